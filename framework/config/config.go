@@ -1,0 +1,271 @@
+// Package config loads, expands, defaults and validates mega.yaml, the one
+// configuration file of a mega process.
+//
+// Load reads the file, replaces ${VAR} and ${VAR:-default} references with
+// values from the environment, fills in defaults and checks every value. When
+// anything is wrong it reports every problem at once, each with its key path
+// (for example "wsCluster.roster.driver") and what was expected, so a bad file
+// never starts a half-wired server.
+package config
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// DefaultPath is the file Load is given when the user does not choose
+// another one with --config.
+const DefaultPath = "mega.yaml"
+
+// MaxReadLimit is the largest websocket.readLimit allowed: 16 MiB.
+const MaxReadLimit = 16 << 20
+
+// Config is a whole mega.yaml after environment expansion and defaults.
+type Config struct {
+	// Server is the HTTP listener (key "server").
+	Server Server
+	// Logger is the global log settings (key "logger").
+	Logger Logger
+	// Apps names the apps this process serves, in file order (key "apps").
+	Apps []string
+	// Services holds the named buses and databases (key "services").
+	Services Services
+	// WebSocket is the global transport limits (key "websocket").
+	WebSocket WebSocket
+	// WSCluster wires the apps' channels into a NATS cluster (key
+	// "wsCluster"). It is nil when the key is absent: every instance then
+	// works alone.
+	WSCluster *WSCluster
+	// AppConfig holds the per-app overrides, keyed by app name (key
+	// "appConfig"). Use App to get an app's effective settings.
+	AppConfig map[string]AppOverride
+}
+
+// Server configures the HTTP listener shared by all apps of the process.
+type Server struct {
+	// Addr is the host:port to listen on, e.g. ":8080".
+	Addr string
+	// ShutdownTimeout bounds a graceful shutdown.
+	ShutdownTimeout time.Duration
+}
+
+// Logger configures logging.
+type Logger struct {
+	// Level is "debug", "info", "warn" or "error".
+	Level string
+	// Format is "console" (human-readable) or "json".
+	Format string
+}
+
+// Services holds the external services a process can use, by name.
+type Services struct {
+	// Buses maps a bus name to its settings (key "services.buses").
+	Buses map[string]Bus
+	// Databases maps a database name to its settings (key "services.databases").
+	Databases map[string]Database
+}
+
+// Bus is a message bus. The only driver is "nats".
+type Bus struct {
+	// Driver is always "nats".
+	Driver string
+	// URL is "embedded" (start an in-process NATS server on loopback) or a
+	// comma-separated list of nats://, tls://, ws:// or wss:// server URLs.
+	URL string
+}
+
+// Embedded reports whether the bus is an in-process NATS server.
+func (b Bus) Embedded() bool { return b.URL == "embedded" }
+
+// URLs returns the server URLs of a bus, split at commas and trimmed. It
+// returns nil for an embedded bus.
+func (b Bus) URLs() []string {
+	if b.Embedded() {
+		return nil
+	}
+	var urls []string
+	for u := range strings.SplitSeq(b.URL, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			urls = append(urls, u)
+		}
+	}
+	return urls
+}
+
+// Database is a database connection. The only driver is "sqlite".
+type Database struct {
+	// Driver is always "sqlite".
+	Driver string
+	// DSN is the driver's data source name, e.g. "file:data/app.db".
+	DSN string
+}
+
+// WebSocket holds the limits of the WebSocket transport. Byte sizes are
+// int64 counts of bytes.
+type WebSocket struct {
+	// ReadLimit is the largest inbound frame in bytes; a bigger one closes
+	// the connection with status 1009.
+	ReadLimit int64
+	// AllowedOrigins lists the extra origin host patterns (path.Match
+	// syntax) that may open a WebSocket. Empty means same origin only.
+	AllowedOrigins []string
+	// PingInterval is how often the server pings an idle client.
+	PingInterval time.Duration
+	// PongTimeout is how long the server waits for the pong.
+	PongTimeout time.Duration
+	// SendQueue is how many bytes may wait for one client before it is
+	// disconnected as too slow.
+	SendQueue int64
+	// MessagesPerSecond is the steady inbound rate allowed per connection.
+	MessagesPerSecond int
+	// Burst is how many messages a connection may send at once above the rate.
+	Burst int
+	// MaxConnectionsPerIP caps concurrent connections per client IP; 0
+	// means unlimited.
+	MaxConnectionsPerIP int
+}
+
+// WSCluster wires channels and presence across instances over NATS.
+type WSCluster struct {
+	// Bus names the entry of Services.Buses to use.
+	Bus string
+	// SubjectPrefix starts every NATS subject; each app adds its name
+	// after it ("<prefix>.<app>.…").
+	SubjectPrefix string
+	// Roster configures the cluster-wide presence roster.
+	Roster Roster
+}
+
+// Roster configures the cluster-wide presence roster.
+type Roster struct {
+	// Driver is "nats" (share members across instances) or "none" (each
+	// instance only knows its own members).
+	Driver string
+	// TTL is how long an instance that stops answering keeps its members
+	// on the other instances.
+	TTL time.Duration
+}
+
+// AppOverride is one entry of appConfig: the settings an app changes. Fields
+// left unset inherit the global value.
+type AppOverride struct {
+	// Logger overrides the global logger settings.
+	Logger LoggerOverride
+	// WebSocket overrides the global WebSocket limits.
+	WebSocket WebSocketOverride
+}
+
+// LoggerOverride holds the logger settings an app sets. An empty string
+// inherits the global value.
+type LoggerOverride struct {
+	// Level replaces Logger.Level when not empty.
+	Level string
+	// Format replaces Logger.Format when not empty.
+	Format string
+}
+
+// WebSocketOverride holds the WebSocket limits an app sets. A nil field
+// inherits the global value. For AllowedOrigins, nil inherits while an empty,
+// non-nil slice means "same origin only" for this app.
+type WebSocketOverride struct {
+	// ReadLimit replaces WebSocket.ReadLimit when not nil.
+	ReadLimit *int64
+	// AllowedOrigins replaces WebSocket.AllowedOrigins when not nil.
+	AllowedOrigins []string
+	// PingInterval replaces WebSocket.PingInterval when not nil.
+	PingInterval *time.Duration
+	// PongTimeout replaces WebSocket.PongTimeout when not nil.
+	PongTimeout *time.Duration
+	// SendQueue replaces WebSocket.SendQueue when not nil.
+	SendQueue *int64
+	// MessagesPerSecond replaces WebSocket.MessagesPerSecond when not nil.
+	MessagesPerSecond *int
+	// Burst replaces WebSocket.Burst when not nil.
+	Burst *int
+	// MaxConnectionsPerIP replaces WebSocket.MaxConnectionsPerIP when not nil.
+	MaxConnectionsPerIP *int
+}
+
+// AppSettings is what one app actually runs with: the global settings with
+// its appConfig override applied.
+type AppSettings struct {
+	// Logger is the app's effective logger settings.
+	Logger Logger
+	// WebSocket is the app's effective WebSocket limits.
+	WebSocket WebSocket
+}
+
+// Default returns the configuration an empty mega.yaml gives: listen on
+// ":8080", serve the app "main", no buses, databases or cluster. Each call
+// returns a new value the caller may change.
+func Default() *Config {
+	return &Config{
+		Server: Server{Addr: ":8080", ShutdownTimeout: 10 * time.Second},
+		Logger: Logger{Level: "info", Format: "console"},
+		Apps:   []string{"main"},
+		Services: Services{
+			Buses:     map[string]Bus{},
+			Databases: map[string]Database{},
+		},
+		WebSocket: WebSocket{
+			ReadLimit:         64 << 10,
+			PingInterval:      25 * time.Second,
+			PongTimeout:       15 * time.Second,
+			SendQueue:         1 << 20,
+			MessagesPerSecond: 50,
+			Burst:             100,
+		},
+		AppConfig: map[string]AppOverride{},
+	}
+}
+
+// defaultWSCluster is what a wsCluster section starts from.
+func defaultWSCluster() *WSCluster {
+	return &WSCluster{
+		SubjectPrefix: "mega.ws",
+		Roster:        Roster{Driver: "nats", TTL: 10 * time.Second},
+	}
+}
+
+// App returns the effective settings of the named app: the global logger and
+// WebSocket settings with the app's appConfig entry applied. An app without
+// an entry gets the global settings.
+func (c *Config) App(name string) AppSettings {
+	o := c.AppConfig[name]
+	return AppSettings{Logger: c.Logger.With(o.Logger), WebSocket: c.WebSocket.With(o.WebSocket)}
+}
+
+// With returns l with the fields set in o replaced.
+func (l Logger) With(o LoggerOverride) Logger {
+	if o.Level != "" {
+		l.Level = o.Level
+	}
+	if o.Format != "" {
+		l.Format = o.Format
+	}
+	return l
+}
+
+// With returns a copy of w with the fields set in o replaced.
+func (w WebSocket) With(o WebSocketOverride) WebSocket {
+	override(&w.ReadLimit, o.ReadLimit)
+	override(&w.PingInterval, o.PingInterval)
+	override(&w.PongTimeout, o.PongTimeout)
+	override(&w.SendQueue, o.SendQueue)
+	override(&w.MessagesPerSecond, o.MessagesPerSecond)
+	override(&w.Burst, o.Burst)
+	override(&w.MaxConnectionsPerIP, o.MaxConnectionsPerIP)
+	if o.AllowedOrigins != nil {
+		w.AllowedOrigins = o.AllowedOrigins
+	}
+	w.AllowedOrigins = slices.Clone(w.AllowedOrigins)
+	return w
+}
+
+// override sets *dst to *v when v is not nil.
+func override[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}

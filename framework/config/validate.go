@@ -1,0 +1,547 @@
+package config
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/url"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// ErrInvalid matches, with errors.Is, every error that reports a problem in
+// the configuration itself (as opposed to a file that cannot be read).
+var ErrInvalid = errors.New("config: invalid configuration")
+
+// FieldError is one problem in a config file.
+type FieldError struct {
+	// Path is the key path of the value, e.g. "wsCluster.roster.ttl" or
+	// "apps[1]". It is empty for problems with the file as a whole.
+	Path string
+	// Message says what is wrong and what was expected.
+	Message string
+	// Line is the line in the file the problem is on, or 0 when unknown.
+	Line int
+}
+
+// Error returns "path: message (line N)".
+func (e FieldError) Error() string {
+	s := e.Message
+	if e.Path != "" {
+		s = e.Path + ": " + s
+	}
+	if e.Line > 0 {
+		s += fmt.Sprintf(" (line %d)", e.Line)
+	}
+	return s
+}
+
+// Errors is every problem found in a config, sorted by path, then message.
+type Errors []FieldError
+
+// Error returns one line per problem.
+func (e Errors) Error() string {
+	lines := make([]string, len(e))
+	for i, fe := range e.sorted() {
+		lines[i] = fe.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Is reports whether target is ErrInvalid, so that errors.Is(err,
+// ErrInvalid) holds for every Errors value.
+func (e Errors) Is(target error) bool { return target == ErrInvalid }
+
+// sorted returns a sorted copy of e.
+func (e Errors) sorted() Errors {
+	s := slices.Clone(e)
+	slices.SortStableFunc(s, func(a, b FieldError) int {
+		return cmp.Or(cmp.Compare(a.Path, b.Path), cmp.Compare(a.Message, b.Message), cmp.Compare(a.Line, b.Line))
+	})
+	return s
+}
+
+// err returns e sorted as an error, or nil when there are no problems.
+func (e Errors) err() error {
+	if len(e) == 0 {
+		return nil
+	}
+	return e.sorted()
+}
+
+// CheckApps reports apps that the process does not know: every name in Apps
+// and every key of AppConfig must be one of registered (the apps compiled
+// into the binary), and every AppConfig key must be listed in Apps. The boot
+// runs it after Load, because only the boot knows the registry. The error is
+// an Errors value matching ErrInvalid, or nil.
+func (c *Config) CheckApps(registered []string) error {
+	var errs Errors
+	have := strings.Join(sortedOrNone(registered), ", ")
+	for i, name := range c.Apps {
+		if !slices.Contains(registered, name) {
+			errs = append(errs, FieldError{
+				Path:    fmt.Sprintf("apps[%d]", i),
+				Message: fmt.Sprintf("app %q is not registered (registered: %s)", name, have),
+			})
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.AppConfig)) {
+		p := "appConfig." + name
+		switch {
+		case !slices.Contains(registered, name):
+			errs = append(errs, FieldError{Path: p, Message: fmt.Sprintf("app %q is not registered (registered: %s)", name, have)})
+		case !slices.Contains(c.Apps, name):
+			errs = append(errs, FieldError{Path: p, Message: notInApps(name, c.Apps)})
+		}
+	}
+	return errs.err()
+}
+
+func notInApps(name string, apps []string) string {
+	return fmt.Sprintf("no app %q in apps (have: %s)", name, strings.Join(sortedOrNone(apps), ", "))
+}
+
+// sortedOrNone returns the sorted names, or ["none"] when there are none.
+func sortedOrNone(names []string) []string {
+	if len(names) == 0 {
+		return []string{"none"}
+	}
+	return slices.Sorted(slices.Values(names))
+}
+
+// ParseSize parses a byte size: a whole number of bytes ("65536") or a whole
+// number with a unit: B, KB (1000), KiB (1024), MB (1000²) or MiB (1024²).
+// Units are case-insensitive and may follow a space: "64KiB", "64 kib".
+func ParseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	digits := strings.TrimRightFunc(s, unicode.IsLetter)
+	unit := s[len(digits):]
+	digits = strings.TrimSpace(digits)
+	mult, ok := map[string]int64{"": 1, "b": 1, "kb": 1000, "kib": 1 << 10, "mb": 1000 * 1000, "mib": 1 << 20}[strings.ToLower(unit)]
+	if !ok {
+		return 0, fmt.Errorf("unknown size unit %q in %q (use B, KB, KiB, MB or MiB)", unit, s)
+	}
+	if digits == "" || strings.TrimLeft(digits, "0123456789") != "" {
+		return 0, fmt.Errorf("%q is not a size like \"64KiB\" or a number of bytes", s)
+	}
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil || n > (1<<63-1)/mult {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
+	return n * mult, nil
+}
+
+// oneOf returns a parser accepting only the given words.
+func (d *decoder) oneOf(words ...string) func(string, *yaml.Node) (string, bool) {
+	quoted := make([]string, len(words))
+	for i, w := range words {
+		quoted[i] = strconv.Quote(w)
+	}
+	want := quoted[len(quoted)-1]
+	if len(quoted) > 1 {
+		want = strings.Join(quoted[:len(quoted)-1], ", ") + " or " + want
+	}
+	return func(p string, n *yaml.Node) (string, bool) {
+		s, ok := d.scalar(p, n, want)
+		if ok && !slices.Contains(words, s) {
+			d.add(p, "must be %s, got %q", want, s)
+			return "", false
+		}
+		return s, ok
+	}
+}
+
+// duration parses a positive duration such as "10s".
+func (d *decoder) duration(p string, n *yaml.Node) (time.Duration, bool) {
+	const want = `a duration like "10s"`
+	s, ok := d.scalar(p, n, want)
+	if !ok {
+		return 0, false
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		d.add(p, "must be %s, got %q", want, s)
+		return 0, false
+	}
+	if v <= 0 {
+		d.add(p, "must be a positive duration")
+		return 0, false
+	}
+	return v, true
+}
+
+// size returns a parser of byte sizes above 0 and at most max, a whole
+// number of MiB (0: no maximum).
+func (d *decoder) size(max int64) func(string, *yaml.Node) (int64, bool) {
+	return func(p string, n *yaml.Node) (int64, bool) {
+		const want = `a size like "64KiB" or a number of bytes`
+		s, ok := d.scalar(p, n, want)
+		if !ok {
+			return 0, false
+		}
+		v, err := ParseSize(s)
+		switch {
+		case err != nil:
+			d.add(p, "must be %s, got %q", want, s)
+		case v <= 0:
+			d.add(p, "must be more than 0 bytes")
+		case max > 0 && v > max:
+			d.add(p, "must be at most %dMiB, got %q", max>>20, s)
+		default:
+			return v, true
+		}
+		return 0, false
+	}
+}
+
+// atLeast returns a parser of whole numbers no smaller than min.
+func (d *decoder) atLeast(min int) func(string, *yaml.Node) (int, bool) {
+	return func(p string, n *yaml.Node) (int, bool) {
+		const want = "a whole number"
+		s, ok := d.scalar(p, n, want)
+		if !ok {
+			return 0, false
+		}
+		v, err := strconv.Atoi(s)
+		switch {
+		case err != nil:
+			d.add(p, "must be %s, got %q", want, s)
+		case v < min:
+			d.add(p, "must be at least %d, got %d", min, v)
+		default:
+			return v, true
+		}
+		return 0, false
+	}
+}
+
+// required reports each key of keys that is missing from set, the keys a
+// mapping at p had, with the hint keys[key].
+func (d *decoder) required(p string, set map[string]bool, keys map[string]string) {
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		if !set[k] {
+			d.add(join(p, k), "is required; %s", keys[k])
+		}
+	}
+}
+
+// root decodes the whole file into c.
+func (d *decoder) root(c *Config, n *yaml.Node) {
+	if n = resolve(n); isNull(n) {
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		d.errs = append(d.errs, FieldError{
+			Message: "the file must be a mapping of settings (server:, apps:, ...), got " + describe(n),
+			Line:    n.Line,
+		})
+		return
+	}
+	var logger LoggerOverride
+	var ws WebSocketOverride
+	d.mapping("", n, map[string]field{
+		"server": func(p string, v *yaml.Node) {
+			d.mapping(p, v, map[string]field{
+				"addr":            into(&c.Server.Addr, d.addr),
+				"shutdownTimeout": into(&c.Server.ShutdownTimeout, d.duration),
+			})
+		},
+		"logger":    func(p string, v *yaml.Node) { logger = d.logger(p, v) },
+		"apps":      func(p string, v *yaml.Node) { d.apps(c, p, v) },
+		"services":  func(p string, v *yaml.Node) { d.services(c, p, v) },
+		"websocket": func(p string, v *yaml.Node) { ws = d.websocket(p, v) },
+		"wsCluster": func(p string, v *yaml.Node) { c.WSCluster = d.wsCluster(c, p, v) },
+		"appConfig": func(p string, v *yaml.Node) {
+			d.pairs(p, v, "a mapping of app names to settings", func(ap string, k, v *yaml.Node) {
+				c.AppConfig[k.Value] = d.appOverride(ap, v)
+				d.later = append(d.later, func() {
+					if !slices.Contains(c.Apps, k.Value) {
+						d.add(ap, "%s", notInApps(k.Value, c.Apps))
+					}
+				})
+			})
+		},
+	})
+	c.Logger = c.Logger.With(logger)
+	c.WebSocket = c.WebSocket.With(ws)
+	d.later = append(d.later, func() {
+		d.pingPong("websocket", c.WebSocket, ws)
+		for _, name := range slices.Sorted(maps.Keys(c.AppConfig)) {
+			d.pingPong("appConfig."+name+".websocket", c.App(name).WebSocket, c.AppConfig[name].WebSocket)
+		}
+	})
+}
+
+// pingPong reports a pongTimeout that is not shorter than pingInterval in
+// the effective settings w of a websocket section at p. Only sections that
+// set one of the two are blamed.
+func (d *decoder) pingPong(p string, w WebSocket, o WebSocketOverride) {
+	if w.PongTimeout < w.PingInterval {
+		return
+	}
+	switch {
+	case o.PongTimeout != nil:
+		d.add(p+".pongTimeout", "must be shorter than pingInterval (%s), got %s", w.PingInterval, w.PongTimeout)
+	case o.PingInterval != nil:
+		d.add(p+".pingInterval", "must be longer than pongTimeout (%s), got %s", w.PongTimeout, w.PingInterval)
+	}
+}
+
+// addr parses a host:port listen address.
+func (d *decoder) addr(p string, n *yaml.Node) (string, bool) {
+	const want = `host:port like ":8080"`
+	s, ok := d.scalar(p, n, want)
+	if !ok {
+		return "", false
+	}
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		d.add(p, "must be %s, got %q", want, s)
+		return "", false
+	}
+	if v, err := strconv.Atoi(port); err != nil || v < 0 || v > 65535 {
+		d.add(p, "port must be a number from 0 to 65535, got %q", port)
+		return "", false
+	}
+	return s, true
+}
+
+// logger decodes a logger section (global or per app).
+func (d *decoder) logger(p string, n *yaml.Node) LoggerOverride {
+	var o LoggerOverride
+	d.mapping(p, n, map[string]field{
+		"level":  into(&o.Level, d.oneOf("debug", "info", "warn", "error")),
+		"format": into(&o.Format, d.oneOf("console", "json")),
+	})
+	return o
+}
+
+// websocket decodes a websocket section (global or per app).
+func (d *decoder) websocket(p string, n *yaml.Node) WebSocketOverride {
+	var o WebSocketOverride
+	d.mapping(p, n, map[string]field{
+		"readLimit":           intoPtr(&o.ReadLimit, d.size(MaxReadLimit)),
+		"allowedOrigins":      func(p string, v *yaml.Node) { o.AllowedOrigins = d.origins(p, v) },
+		"pingInterval":        intoPtr(&o.PingInterval, d.duration),
+		"pongTimeout":         intoPtr(&o.PongTimeout, d.duration),
+		"sendQueue":           intoPtr(&o.SendQueue, d.size(0)),
+		"messagesPerSecond":   intoPtr(&o.MessagesPerSecond, d.atLeast(1)),
+		"burst":               intoPtr(&o.Burst, d.atLeast(1)),
+		"maxConnectionsPerIP": intoPtr(&o.MaxConnectionsPerIP, d.atLeast(0)),
+	})
+	return o
+}
+
+// origins decodes allowedOrigins: host patterns in path.Match syntax. The
+// result is never nil, so an explicit empty list overrides.
+func (d *decoder) origins(p string, n *yaml.Node) []string {
+	patterns := []string{}
+	d.list(p, n, "a list of origin host patterns", func(ip string, item *yaml.Node) {
+		s, ok := d.scalar(ip, item, "an origin host pattern")
+		if !ok {
+			return
+		}
+		if _, err := path.Match(strings.ToLower(s), ""); s == "" || err != nil {
+			d.add(ip, "%q is not a valid origin pattern (path.Match syntax, e.g. \"*.example.com\")", s)
+			return
+		}
+		patterns = append(patterns, s)
+	})
+	return patterns
+}
+
+// validName reports whether s is a valid app, bus or database name.
+func validName(s string) bool {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	return strings.TrimLeft(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == ""
+}
+
+const nameRule = `use lowercase letters, digits, "-" and "_", starting with a letter`
+
+// apps decodes the list of served apps.
+func (d *decoder) apps(c *Config, p string, n *yaml.Node) {
+	apps := []string{}
+	empty := true
+	ok := d.list(p, n, "a list of app names", func(ip string, item *yaml.Node) {
+		empty = false
+		s, ok := d.scalar(ip, item, "an app name")
+		switch {
+		case !ok:
+		case !validName(s):
+			d.add(ip, "%q is not a valid app name (%s)", s, nameRule)
+		case slices.Contains(apps, s):
+			d.add(ip, "app %q is listed twice", s)
+		default:
+			apps = append(apps, s)
+		}
+	})
+	if ok && empty {
+		d.add(p, "must list at least one app")
+	}
+	if ok {
+		c.Apps = apps
+	}
+}
+
+// services decodes the named buses and databases.
+func (d *decoder) services(c *Config, p string, n *yaml.Node) {
+	named := func(p string, v *yaml.Node, kind string, each func(name, p string, v *yaml.Node)) {
+		d.pairs(p, v, "a mapping of "+kind+" names to "+kind+"es", func(np string, k, v *yaml.Node) {
+			if !validName(k.Value) {
+				d.add(np, "%q is not a valid %s name (%s)", k.Value, kind, nameRule)
+			}
+			each(k.Value, np, v)
+		})
+	}
+	d.mapping(p, n, map[string]field{
+		"buses": func(p string, v *yaml.Node) {
+			named(p, v, "bus", func(name, bp string, v *yaml.Node) {
+				var b Bus
+				set := d.mapping(bp, v, map[string]field{
+					"driver": into(&b.Driver, d.oneOf("nats")),
+					"url":    into(&b.URL, d.busURL),
+				})
+				d.required(bp, set, map[string]string{
+					"driver": `use "nats"`,
+					"url":    `use "embedded" or nats:// URLs`,
+				})
+				c.Services.Buses[name] = b
+			})
+		},
+		"databases": func(p string, v *yaml.Node) {
+			named(p, v, "database", func(name, dp string, v *yaml.Node) {
+				var db Database
+				set := d.mapping(dp, v, map[string]field{
+					"driver": into(&db.Driver, d.oneOf("sqlite")),
+					"dsn": into(&db.DSN, func(p string, n *yaml.Node) (string, bool) {
+						s, ok := d.scalar(p, n, "a data source name")
+						if ok && s == "" {
+							d.add(p, `must not be empty (e.g. "file:data/app.db")`)
+							return "", false
+						}
+						return s, ok
+					}),
+				})
+				d.required(dp, set, map[string]string{
+					"driver": `use "sqlite"`,
+					"dsn":    `e.g. "file:data/app.db"`,
+				})
+				c.Services.Databases[name] = db
+			})
+		},
+	})
+}
+
+// busURL parses "embedded" or comma-separated NATS server URLs.
+func (d *decoder) busURL(p string, n *yaml.Node) (string, bool) {
+	const want = `"embedded" or comma-separated nats://, tls://, ws:// or wss:// URLs`
+	s, ok := d.scalar(p, n, want)
+	if !ok || s == "embedded" {
+		return s, ok
+	}
+	if strings.TrimSpace(s) == "" {
+		d.add(p, "must be %s, got %q", want, s)
+		return "", false
+	}
+	good := true
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		u, err := url.Parse(part)
+		switch {
+		case part == "":
+			d.add(p, "has an empty entry; remove the extra comma")
+		case err != nil:
+			d.add(p, "%q is not a URL; want %s", part, want)
+		case !slices.Contains([]string{"nats", "tls", "ws", "wss"}, u.Scheme) || u.Hostname() == "":
+			d.add(p, "%q is not a NATS server URL; want %s", u.Redacted(), want)
+		default:
+			continue
+		}
+		good = false
+	}
+	return s, good
+}
+
+// wsCluster decodes the cluster section. The bus reference is checked once
+// the whole file is read, since services may come later.
+func (d *decoder) wsCluster(c *Config, p string, n *yaml.Node) *WSCluster {
+	w := defaultWSCluster()
+	set := d.mapping(p, n, map[string]field{
+		"bus": into(&w.Bus, func(p string, n *yaml.Node) (string, bool) {
+			s, ok := d.scalar(p, n, "a bus name")
+			if ok && s == "" {
+				d.add(p, "must name a bus from services.buses")
+				return "", false
+			}
+			return s, ok
+		}),
+		"subjectPrefix": into(&w.SubjectPrefix, d.subjectPrefix),
+		"roster": func(p string, v *yaml.Node) {
+			d.mapping(p, v, map[string]field{
+				"driver": into(&w.Roster.Driver, d.oneOf("nats", "none")),
+				"ttl": into(&w.Roster.TTL, func(p string, n *yaml.Node) (time.Duration, bool) {
+					v, ok := d.duration(p, n)
+					if ok && v < time.Second {
+						d.add(p, "must be at least 1s, got %s", v)
+						return 0, false
+					}
+					return v, ok
+				}),
+			})
+		},
+	})
+	d.later = append(d.later, func() {
+		have := strings.Join(sortedOrNone(slices.Collect(maps.Keys(c.Services.Buses))), ", ")
+		if !set["bus"] {
+			d.add(p+".bus", "is required; name a bus from services.buses (have: %s)", have)
+		} else if _, ok := c.Services.Buses[w.Bus]; w.Bus != "" && !ok {
+			d.add(p+".bus", "no bus %q in services.buses (have: %s)", w.Bus, have)
+		}
+	})
+	return w
+}
+
+// subjectPrefix parses a NATS subject prefix: dot-separated, non-empty
+// tokens without whitespace or wildcards.
+func (d *decoder) subjectPrefix(p string, n *yaml.Node) (string, bool) {
+	s, ok := d.scalar(p, n, "a NATS subject prefix")
+	if !ok {
+		return "", false
+	}
+	for tok := range strings.SplitSeq(s, ".") {
+		if tok == "" || strings.ContainsAny(tok, "*>") || strings.ContainsFunc(tok, unicode.IsSpace) {
+			d.add(p, "%q is not a valid NATS subject prefix", s)
+			return "", false
+		}
+	}
+	return s, true
+}
+
+// appOverride decodes one appConfig entry. Global-only sections are
+// reported with a hint to move them.
+func (d *decoder) appOverride(p string, n *yaml.Node) AppOverride {
+	var o AppOverride
+	d.pairs(p, n, "a mapping with logger: and websocket:", func(kp string, k, v *yaml.Node) {
+		switch k.Value {
+		case "logger":
+			o.Logger = d.logger(kp, v)
+		case "websocket":
+			o.WebSocket = d.websocket(kp, v)
+		case "server", "apps", "services", "wsCluster", "appConfig":
+			d.add(kp, "%s is global-only; move it to the top level of mega.yaml", k.Value)
+		default:
+			d.unknownKey(kp, k.Value, []string{"logger", "websocket"})
+		}
+	})
+	return o
+}
