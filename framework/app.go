@@ -1,0 +1,202 @@
+package mega
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/rs/zerolog"
+
+	"github.com/megaframework/mega/framework/hub"
+)
+
+// App is one named application: HTTP routes on a chi router plus WebSocket
+// channels mounted at namespaces. One process may serve several apps.
+type App struct {
+	name   string
+	router *chi.Mux
+	hub    *hub.Hub
+	log    zerolog.Logger
+	limits Limits
+
+	mu      sync.Mutex
+	mounts  map[string]*mount
+	conns   map[*conn]struct{}
+	serving sync.WaitGroup // one per live connection
+
+	closing atomic.Bool
+	ready   atomic.Pointer[func() error]
+}
+
+// mount is a channel mounted at a namespace.
+type mount struct {
+	ns             string
+	channel        Channel
+	auth           AuthFunc
+	presenceFrames bool
+	override       *Limits
+	limits         Limits
+}
+
+// NewApp returns an app named name with default limits and a disabled
+// logger. Mount HTTP routes on Router() and channels with Channel.
+func NewApp(name string, opts ...Option) *App {
+	a := &App{
+		name:   name,
+		router: chi.NewRouter(),
+		hub:    hub.New(),
+		log:    zerolog.Nop(),
+		limits: DefaultLimits(),
+		mounts: make(map[string]*mount),
+		conns:  make(map[*conn]struct{}),
+	}
+	for _, o := range opts {
+		o(a)
+	}
+	a.log = a.log.With().Str("app", name).Logger()
+	a.router.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	a.router.Get("/readyz", a.serveReady)
+	return a
+}
+
+// Name returns the app's name.
+func (a *App) Name() string { return a.name }
+
+// Router returns the app's chi router for HTTP routes and middleware.
+func (a *App) Router() chi.Router { return a.router }
+
+// Hub returns the app's local hub. The boot stage wires the cluster to it;
+// apps rarely need it directly.
+func (a *App) Hub() *hub.Hub { return a.hub }
+
+// Logger returns the app's logger.
+func (a *App) Logger() *zerolog.Logger { return &a.log }
+
+// ServeHTTP serves the app's routes and channels.
+func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.router.ServeHTTP(w, r) }
+
+// SetReady installs the check behind GET /readyz: the app answers 200 when
+// it returns nil and 503 with the error otherwise. The boot stage sets it to
+// "bus connected and cluster synced".
+func (a *App) SetReady(check func() error) { a.ready.Store(&check) }
+
+func (a *App) serveReady(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if a.closing.Load() {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	if p := a.ready.Load(); p != nil {
+		if err := (*p)(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// Channel mounts ch at namespace ns, the WebSocket path (e.g. "/ws/chat").
+// Mounting two channels at one namespace, or a namespace that is not an
+// absolute path, panics: it is a programming error found at start-up.
+func (a *App) Channel(ns string, ch Channel, opts ...ChannelOption) {
+	if !strings.HasPrefix(ns, "/") {
+		panic(fmt.Sprintf("mega: Channel(%q): the namespace must be a path starting with /", ns))
+	}
+	if ch == nil {
+		panic(fmt.Sprintf("mega: Channel(%q): channel is nil", ns))
+	}
+	m := &mount{ns: ns, channel: ch}
+	for _, o := range opts {
+		o(m)
+	}
+	a.mu.Lock()
+	if _, dup := a.mounts[ns]; dup {
+		a.mu.Unlock()
+		panic(fmt.Sprintf("mega: Channel(%q): a channel is already mounted there", ns))
+	}
+	a.mounts[ns] = m
+	a.mu.Unlock()
+
+	listener, _ := ch.(PresenceListener)
+	if m.presenceFrames || listener != nil {
+		a.hub.Subscribe(ns, func(ev hub.Event) { a.presenceChanged(m, listener, ev) })
+	}
+	a.router.Get(ns, func(w http.ResponseWriter, r *http.Request) { a.serveChannel(w, r, m) })
+}
+
+// presenceChanged turns a roster change into presence frames for the local
+// connections of the namespace and into the channel's OnPresence call.
+func (a *App) presenceChanged(m *mount, l PresenceListener, ev hub.Event) {
+	if m.presenceFrames {
+		frame, err := encodeFrame("presence."+ev.Op.String(), ev.Member, "")
+		if err != nil {
+			a.log.Error().Err(err).Str("ns", m.ns).Msg("encode presence event")
+		} else {
+			a.hub.DeliverBroadcast(m.ns, "", []string{ev.Member.SessionID}, frame)
+		}
+	}
+	if l != nil {
+		l.OnPresence(ev)
+	}
+}
+
+// Shutdown closes every WebSocket with 1001 (going away), lets in-flight
+// handlers finish and waits for all connections to end or ctx to expire, in
+// which case the remaining connections are cut and ctx's error returned.
+// New upgrades are refused with 503 from the moment Shutdown is called.
+func (a *App) Shutdown(ctx context.Context) error {
+	a.closing.Store(true)
+	a.mu.Lock()
+	conns := make([]*conn, 0, len(a.conns))
+	for c := range a.conns {
+		conns = append(conns, c)
+	}
+	a.mu.Unlock()
+	for _, c := range conns {
+		c.closeWith(CloseGoingAway, "server shutting down")
+	}
+	done := make(chan struct{})
+	go func() {
+		a.serving.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, c := range conns {
+			c.closeNow()
+		}
+		<-done
+		return fmt.Errorf("mega: app %s: shutdown: %w", a.name, ctx.Err())
+	}
+}
+
+// track registers a live connection; it fails once Shutdown has begun.
+func (a *App) track(c *conn) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closing.Load() {
+		return errShuttingDown
+	}
+	a.conns[c] = struct{}{}
+	a.serving.Add(1)
+	return nil
+}
+
+func (a *App) untrack(c *conn) {
+	a.mu.Lock()
+	delete(a.conns, c)
+	a.mu.Unlock()
+	a.serving.Done()
+}
+
+var errShuttingDown = errors.New("mega: shutting down")

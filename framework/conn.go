@@ -1,0 +1,387 @@
+package mega
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/megaframework/mega/framework/hub"
+)
+
+var connSeq atomic.Uint64
+
+// conn is one WebSocket connection: the reader runs on the HTTP handler's
+// goroutine; a writer goroutine exists only while frames are queued; pings
+// run from a timer. All three end before serveChannel returns.
+type conn struct {
+	app    *App
+	mount  *mount
+	ws     *websocket.Conn
+	hc     *hub.Conn
+	ctx    *Ctx
+	limits *Limits
+
+	mu      sync.Mutex
+	queue   [][]byte // frames waiting for the writer
+	spare   [][]byte // the writer's previous batch, reused to avoid allocation
+	queued  int      // bytes in queue and in the batch being written
+	writing bool     // a writer goroutine is running
+	closed  bool     // Send queues nothing more
+	// closeCode and closeReason are sent by the writer once the queue is
+	// drained, when a flushing close was asked for.
+	closeCode   int
+	closeReason string
+	workers sync.WaitGroup
+
+	ping *time.Timer
+
+	// rate limiter: a token bucket refilled at MessagesPerSecond.
+	tokens float64
+	last   time.Time
+}
+
+// serveChannel upgrades the request and runs the connection until it ends.
+func (a *App) serveChannel(w http.ResponseWriter, r *http.Request, m *mount) {
+	if a.closing.Load() {
+		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	limits := a.limits.merge(m.override)
+	var user User
+	if m.auth != nil {
+		u, err := m.auth(r)
+		if err != nil {
+			writeAuthError(w, err)
+			return
+		}
+		user = u
+	}
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: limits.AllowedOrigins})
+	if err != nil {
+		a.log.Debug().Err(err).Str("ns", m.ns).Str("remote", r.RemoteAddr).Msg("websocket upgrade refused")
+		return // Accept has answered the request
+	}
+	ws.SetReadLimit(limits.ReadLimit)
+
+	c := &conn{app: a, mount: m, ws: ws, limits: &limits, tokens: float64(limits.Burst), last: time.Now()}
+	if err := a.track(c); err != nil {
+		_ = ws.Close(CloseGoingAway, "server shutting down")
+		return
+	}
+	defer a.untrack(c)
+	c.run(r, user)
+}
+
+func (c *conn) run(r *http.Request, user User) {
+	a, m := c.app, c.mount
+	id := "c" + itoa(int(connSeq.Add(1)))
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	log := a.log.With().Str("ns", m.ns).Str("conn", id).Logger()
+	if user.ID != "" {
+		log = log.With().Str("user", user.ID).Logger()
+	}
+	c.ctx = &Ctx{ctx: ctx, conn: c, id: id, req: r, user: user, log: log}
+	c.ctx.Presence = &Presence{c: c.ctx}
+	c.hc = a.hub.Attach(m.ns, c)
+	c.ping = time.AfterFunc(c.limits.PingInterval, c.keepalive)
+
+	reason := c.serve()
+	cancel() // ends a keepalive ping in flight and tells handlers the connection is gone
+
+	if d, ok := m.channel.(Disconnecter); ok {
+		c.safely("OnDisconnect", func() error { d.OnDisconnect(c.ctx, reason); return nil })
+	}
+	a.hub.Detach(c.hc)
+	c.shutdown()
+	log.Debug().AnErr("reason", reason).Msg("disconnected")
+}
+
+// serve runs OnConnect and the read loop; it returns why the connection ended.
+func (c *conn) serve() error {
+	if err := c.safely("OnConnect", func() error { return c.mount.channel.OnConnect(c.ctx) }); err != nil {
+		code, reason := ClosePolicyViolation, "connection refused"
+		var ce *CloseError
+		var e *Error
+		switch {
+		case errors.As(err, &ce):
+			code, reason = ce.Code, ce.Reason
+		case errors.As(err, &e):
+			reason = e.Message
+		case errors.Is(err, errPanic):
+			code, reason = CloseInternal, "internal error"
+		}
+		c.ctx.log.Info().Err(err).Msg("connection rejected by OnConnect")
+		c.closeWith(code, reason)
+		return err
+	}
+	for {
+		typ, data, err := c.ws.Read(c.ctx.ctx)
+		if err != nil {
+			if errors.Is(err, websocket.ErrMessageTooBig) {
+				c.ctx.log.Info().Int64("limit", c.limits.ReadLimit).Msg("frame over the read limit; closed with 1009")
+			}
+			if websocket.CloseStatus(err) == websocket.StatusNormalClosure || websocket.CloseStatus(err) == websocket.StatusGoingAway {
+				return nil
+			}
+			return err
+		}
+		if !c.allow() {
+			c.ctx.log.Warn().Float64("perSecond", c.limits.MessagesPerSecond).Msg("rate limit exceeded; closing")
+			c.closeWith(CloseRateLimited, "rate limit exceeded")
+			return errRateLimited
+		}
+		c.handle(typ, data)
+	}
+}
+
+var errRateLimited = errors.New("mega: rate limit exceeded")
+
+// allow takes one token from the connection's bucket.
+func (c *conn) allow() bool {
+	now := time.Now()
+	c.tokens += now.Sub(c.last).Seconds() * c.limits.MessagesPerSecond
+	c.last = now
+	if max := float64(c.limits.Burst); c.tokens > max {
+		c.tokens = max
+	}
+	if c.tokens < 1 {
+		return false
+	}
+	c.tokens--
+	return true
+}
+
+// handle decodes one frame and runs OnMessage; every failure becomes an
+// error frame and the connection stays open.
+func (c *conn) handle(typ websocket.MessageType, data []byte) {
+	var msg Message
+	if typ != websocket.MessageText {
+		c.Send(errorFrame(BadRequest("binary frames are not supported; send JSON text frames"), ""))
+		return
+	}
+	if err := json.Unmarshal(data, &msg); err != nil {
+		c.Send(errorFrame(BadRequest("frame is not a JSON message object: "+jsonProblem(err)), ""))
+		return
+	}
+	if msg.Type == "" {
+		c.Send(errorFrame(BadRequest(`frame has no "type"`), msg.Ref))
+		return
+	}
+	err := c.safely("OnMessage", func() error { return c.mount.channel.OnMessage(c.ctx, msg) })
+	if err == nil {
+		return
+	}
+	var e *Error
+	switch {
+	case errors.Is(err, ErrUnknownType):
+		e = NewError(CodeUnknownType, fmt.Sprintf("unknown message type %q", msg.Type))
+	case errors.As(err, &e):
+	default:
+		c.ctx.log.Error().Err(err).Str("type", msg.Type).Msg("OnMessage failed")
+		e = NewError(CodeInternal, "internal error")
+	}
+	c.Send(errorFrame(e, msg.Ref))
+}
+
+var errPanic = errors.New("mega: handler panicked")
+
+// safely runs a channel callback, turning a panic into an error.
+func (c *conn) safely(name string, fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.ctx.log.Error().Interface("panic", p).Bytes("stack", debug.Stack()).Msg(name + " panicked")
+			err = fmt.Errorf("%w: %s: %v", errPanic, name, p)
+		}
+	}()
+	return fn()
+}
+
+// Send queues frame without blocking. When the queue would exceed the
+// connection's SendQueue bytes the client is too slow: it is closed with
+// CloseSlowClient and the frame is dropped. Send implements hub.Client.
+func (c *conn) Send(frame []byte) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	if c.queued+len(frame) > c.limits.SendQueue {
+		queued := c.queued
+		c.mu.Unlock()
+		c.ctx.log.Warn().Int("queuedBytes", queued).Int("limit", c.limits.SendQueue).
+			Msg("slow client: send queue full; closing with 4008")
+		c.closeSlow()
+		return
+	}
+	c.queue = append(c.queue, frame)
+	c.queued += len(frame)
+	if !c.writing {
+		c.writing = true
+		c.workers.Add(1)
+		go c.write()
+	}
+	c.mu.Unlock()
+}
+
+// write is the writer goroutine: it drains the queue in batches and exits
+// when the queue is empty, so an idle connection has no writer.
+func (c *conn) write() {
+	defer c.workers.Done()
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 {
+			code, reason := c.closeCode, c.closeReason
+			c.closeCode = 0
+			c.writing = false
+			c.mu.Unlock()
+			if code != 0 {
+				_ = c.ws.Close(websocket.StatusCode(code), reason)
+			}
+			return
+		}
+		batch := c.queue
+		c.queue, c.spare = c.spare[:0], nil
+		c.mu.Unlock()
+
+		n := 0
+		for i, f := range batch {
+			// A background context keeps timers off the hot path: a stalled
+			// write is ended by the slow-client policy or the keepalive.
+			if err := c.ws.Write(context.Background(), websocket.MessageText, f); err != nil {
+				c.closeNow()
+				return
+			}
+			n += len(f)
+			batch[i] = nil
+		}
+
+		c.mu.Lock()
+		c.queued -= n
+		if cap(batch) <= 64 { // keep a small batch for reuse; let big ones go
+			c.spare = batch[:0]
+		}
+		c.mu.Unlock()
+	}
+}
+
+// keepalive pings the client; a missing pong closes the connection.
+func (c *conn) keepalive() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.workers.Add(1)
+	c.mu.Unlock()
+	defer c.workers.Done()
+
+	ctx, cancel := context.WithTimeout(c.ctx.ctx, c.limits.PongTimeout)
+	err := c.ws.Ping(ctx)
+	cancel()
+	if err != nil {
+		if c.ctx.ctx.Err() == nil {
+			c.ctx.log.Info().Err(err).Msg("keepalive: no pong in time; closing")
+		}
+		c.closeNow()
+		return
+	}
+	c.mu.Lock()
+	if !c.closed {
+		c.ping.Reset(c.limits.PingInterval)
+	}
+	c.mu.Unlock()
+}
+
+// closeWith closes the connection with code and reason once the frames
+// already queued are written; nothing queued later is sent. It returns at
+// once; the handshake is bounded by the WebSocket library (5 s per step).
+func (c *conn) closeWith(code int, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	c.closed = true
+	c.closeCode, c.closeReason = code, truncate(reason)
+	if !c.writing {
+		c.writing = true
+		c.workers.Add(1)
+		go c.write()
+	}
+}
+
+// closeSlow closes a client that does not read: it leaves the hub at once,
+// its queue is dropped, and the close handshake (which a stalled client sees
+// only if it reads again within the library's 5 s) runs in the background.
+func (c *conn) closeSlow() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.queue, c.spare = nil, nil
+	c.workers.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.workers.Done()
+		// Leave the roster and stop receiving at once: peers see the leave
+		// now, not after the handshake below times out on a stalled socket.
+		// (Send runs under a hub lock, so this cannot happen there.)
+		c.app.hub.Detach(c.hc)
+		_ = c.ws.Close(CloseSlowClient, "send queue full: client reads too slowly")
+	}()
+}
+
+func truncate(reason string) string {
+	if len(reason) > 123 { // the close frame's payload limit
+		return reason[:123]
+	}
+	return reason
+}
+
+// closeNow cuts the connection without a handshake.
+func (c *conn) closeNow() {
+	c.mu.Lock()
+	c.closed = true
+	c.queue, c.spare = nil, nil
+	c.mu.Unlock()
+	_ = c.ws.CloseNow()
+}
+
+// closeWait bounds how long teardown waits for a close handshake in
+// progress before it cuts the connection.
+const closeWait = 2 * time.Second
+
+// shutdown ends the connection and waits for its writer, pinger and closer.
+// A close handshake already started (a rejection, a slow client, a server
+// shutdown) gets up to closeWait to deliver its code before the cut.
+func (c *conn) shutdown() {
+	c.mu.Lock()
+	c.closed = true // a flushing close in progress keeps its queue
+	c.mu.Unlock()
+	c.ping.Stop()
+	done := make(chan struct{})
+	go func() {
+		c.workers.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(closeWait)
+	select {
+	case <-done:
+	case <-t.C:
+		_ = c.ws.CloseNow()
+		<-done
+	}
+	t.Stop()
+	_ = c.ws.CloseNow()
+}

@@ -1,0 +1,151 @@
+package mega
+
+import (
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Limits bound what one connection may cost. Every limit is on by default;
+// DefaultLimits documents the values.
+type Limits struct {
+	// ReadLimit is the largest frame a client may send, in bytes. A larger
+	// frame closes the connection with 1009.
+	ReadLimit int64
+	// SendQueue is how many bytes may wait to be written to one client.
+	// When a client reads too slowly and its queue would exceed this, it is
+	// closed with CloseSlowClient (4008); others are never delayed.
+	SendQueue int
+	// PingInterval is how often an otherwise idle connection is pinged.
+	PingInterval time.Duration
+	// PongTimeout is how long a ping may wait for its pong before the
+	// connection is considered dead and closed.
+	PongTimeout time.Duration
+	// MessagesPerSecond is the sustained rate of messages a client may send;
+	// Burst is how many it may send at once. Exceeding them closes the
+	// connection with CloseRateLimited (4029).
+	MessagesPerSecond float64
+	Burst             int
+	// MaxMetadata is the largest presence metadata, in bytes of JSON.
+	MaxMetadata int
+	// MaxChannels is how many sub-channels one connection may join.
+	MaxChannels int
+	// AllowedOrigins lists host patterns (path.Match syntax, e.g.
+	// "*.example.com") allowed to open WebSockets from a browser besides the
+	// server's own origin. Empty means same origin only: other sites cannot
+	// open connections with your users' cookies.
+	AllowedOrigins []string
+}
+
+// DefaultLimits returns the limits every app starts with: 64 KiB frames,
+// a 1 MiB send queue, pings every 25 s with a 15 s pong timeout, 50 messages
+// per second with bursts of 100, 4 KiB of presence metadata, 32 sub-channels
+// per connection and same-origin browsers only.
+func DefaultLimits() Limits {
+	return Limits{
+		ReadLimit:         64 << 10,
+		SendQueue:         1 << 20,
+		PingInterval:      25 * time.Second,
+		PongTimeout:       15 * time.Second,
+		MessagesPerSecond: 50,
+		Burst:             100,
+		MaxMetadata:       4 << 10,
+		MaxChannels:       32,
+	}
+}
+
+// withDefaults fills zero fields from DefaultLimits.
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	if l.ReadLimit <= 0 {
+		l.ReadLimit = d.ReadLimit
+	}
+	if l.SendQueue <= 0 {
+		l.SendQueue = d.SendQueue
+	}
+	if l.PingInterval <= 0 {
+		l.PingInterval = d.PingInterval
+	}
+	if l.PongTimeout <= 0 {
+		l.PongTimeout = d.PongTimeout
+	}
+	if l.MessagesPerSecond <= 0 {
+		l.MessagesPerSecond = d.MessagesPerSecond
+	}
+	if l.Burst <= 0 {
+		l.Burst = d.Burst
+	}
+	if l.MaxMetadata <= 0 {
+		l.MaxMetadata = d.MaxMetadata
+	}
+	if l.MaxChannels <= 0 {
+		l.MaxChannels = d.MaxChannels
+	}
+	return l
+}
+
+// Option configures an App.
+type Option func(*App)
+
+// WithLogger sets the app's logger; connection loggers derive from it.
+func WithLogger(l zerolog.Logger) Option { return func(a *App) { a.log = l } }
+
+// WithLimits sets the app-wide connection limits; zero fields keep their
+// defaults.
+func WithLimits(l Limits) Option { return func(a *App) { a.limits = l.withDefaults() } }
+
+// ChannelOption configures one mounted channel.
+type ChannelOption func(*mount)
+
+// WithAuth resolves the user of each connection before the upgrade. Without
+// it connections are anonymous (User.ID is empty) and Presence.Join needs an
+// explicit UserID.
+func WithAuth(fn AuthFunc) ChannelOption { return func(m *mount) { m.auth = fn } }
+
+// WithPresenceEvents makes the framework send presence.join,
+// presence.update and presence.leave frames (payload: the member) to every
+// connection of the namespace on every instance whenever the roster changes,
+// including members of a crashed instance. A member's own connection does
+// not get its own join.
+func WithPresenceEvents() ChannelOption { return func(m *mount) { m.presenceFrames = true } }
+
+// WithChannelLimits overrides the app's limits for this channel; zero
+// fields keep the app's values.
+func WithChannelLimits(l Limits) ChannelOption {
+	return func(m *mount) { m.override = &l }
+}
+
+// merge returns base with the non-zero fields of o applied.
+func (base Limits) merge(o *Limits) Limits {
+	if o == nil {
+		return base
+	}
+	if o.ReadLimit > 0 {
+		base.ReadLimit = o.ReadLimit
+	}
+	if o.SendQueue > 0 {
+		base.SendQueue = o.SendQueue
+	}
+	if o.PingInterval > 0 {
+		base.PingInterval = o.PingInterval
+	}
+	if o.PongTimeout > 0 {
+		base.PongTimeout = o.PongTimeout
+	}
+	if o.MessagesPerSecond > 0 {
+		base.MessagesPerSecond = o.MessagesPerSecond
+	}
+	if o.Burst > 0 {
+		base.Burst = o.Burst
+	}
+	if o.MaxMetadata > 0 {
+		base.MaxMetadata = o.MaxMetadata
+	}
+	if o.MaxChannels > 0 {
+		base.MaxChannels = o.MaxChannels
+	}
+	if o.AllowedOrigins != nil {
+		base.AllowedOrigins = o.AllowedOrigins
+	}
+	return base
+}
