@@ -39,7 +39,7 @@ type conn struct {
 	// drained, when a flushing close was asked for.
 	closeCode   int
 	closeReason string
-	workers sync.WaitGroup
+	workers     sync.WaitGroup
 
 	ping *time.Timer
 
