@@ -33,7 +33,8 @@ type Server struct {
 	URL string
 	// App is the app under test.
 	App *mega.App
-	srv *httptest.Server
+	// Instance is the booted process when the server came from BootCluster.
+	Instance *mega.Instance
 }
 
 // Start serves app on a new loopback server. The app is shut down and the
@@ -48,7 +49,7 @@ func Start(t testing.TB, app *mega.App) *Server {
 func Serve(t testing.TB, app *mega.App, h http.Handler) *Server {
 	t.Helper()
 	srv := httptest.NewServer(h)
-	s := &Server{URL: srv.URL, App: app, srv: srv}
+	s := &Server{URL: srv.URL, App: app}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -1,0 +1,375 @@
+package mega
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/rs/zerolog"
+
+	"github.com/megaframework/mega/framework/bus"
+	"github.com/megaframework/mega/framework/cluster"
+	"github.com/megaframework/mega/framework/config"
+)
+
+// Main runs the apps as a process: it is the whole body of an app's main
+// function. It reads --config (default mega.yaml), boots, serves until
+// SIGINT or SIGTERM, shuts down gracefully and exits non-zero on failure.
+func Main(apps Apps) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := Run(ctx, os.Args[1:], apps)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, err)
+		}
+		os.Exit(1)
+	}
+}
+
+// Run parses args (--config FILE), loads and validates the config, boots
+// the apps and serves until ctx ends, then shuts down within
+// server.shutdownTimeout.
+func Run(ctx context.Context, args []string, apps Apps) error {
+	fs := flag.NewFlagSet("app", flag.ContinueOnError)
+	path := fs.String("config", config.DefaultPath, "the config file to use")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	inst, err := Boot(ctx, cfg, apps)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case <-inst.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+	defer cancel()
+	return errors.Join(inst.Err(), inst.Shutdown(sctx))
+}
+
+// Instance is a booted process: its buses, clusters, apps and HTTP server.
+type Instance struct {
+	cfg    *config.Config
+	log    zerolog.Logger
+	id     string
+	buses  map[string]*bus.Bus
+	apps   []*bootedApp
+	dbs    *databases
+	ln     net.Listener
+	srv    *http.Server
+	done   chan struct{}
+	err    error
+	stopMu sync.Mutex
+	stopped bool
+}
+
+type bootedApp struct {
+	app     *App
+	cluster *cluster.Cluster
+}
+
+// Boot starts what cfg describes: it checks that every app in cfg.Apps is
+// registered, connects the buses, builds the apps, wires and syncs a NATS
+// cluster for each app when wsCluster is set, and starts serving HTTP. It
+// returns once the instance is ready. Stop it with Shutdown.
+func Boot(ctx context.Context, cfg *config.Config, apps Apps) (_ *Instance, err error) {
+	registered := make([]string, 0, len(apps))
+	for name := range apps {
+		registered = append(registered, name)
+	}
+	sort.Strings(registered)
+	if err := cfg.CheckApps(registered); err != nil {
+		return nil, err
+	}
+	inst := &Instance{
+		cfg:   cfg,
+		log:   newLogger(cfg.Logger, os.Stderr),
+		id:    randomHex(16),
+		buses: make(map[string]*bus.Bus),
+		dbs:   &databases{cfg: cfg},
+		done:  make(chan struct{}),
+	}
+	defer func() {
+		if err != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+			defer cancel()
+			_ = inst.Shutdown(sctx)
+		}
+	}()
+
+	if err := inst.openBuses(ctx); err != nil {
+		return nil, err
+	}
+	for _, name := range cfg.Apps {
+		settings := cfg.App(name)
+		env := &Env{Name: name, Config: cfg, Settings: settings, Logger: newLogger(settings.Logger, os.Stderr).With().Str("app", name).Logger(), dbs: inst.dbs}
+		app, err := apps[name](env)
+		if err != nil {
+			return nil, fmt.Errorf("mega: build app %q: %w", name, err)
+		}
+		if app == nil {
+			return nil, fmt.Errorf("mega: build app %q: the factory returned no app", name)
+		}
+		inst.apps = append(inst.apps, &bootedApp{app: app})
+	}
+	if err := inst.wireClusters(ctx); err != nil {
+		return nil, err
+	}
+	if err := inst.serve(); err != nil {
+		return nil, err
+	}
+	return inst, nil
+}
+
+func (i *Instance) openBuses(ctx context.Context) error {
+	wsc := i.cfg.WSCluster
+	if wsc == nil {
+		return nil // only the cluster uses a bus today; others are not opened
+	}
+	bc := i.cfg.Services.Buses[wsc.Bus]
+	b, err := bus.Open(ctx, bus.Options{
+		URL:    bc.URL,
+		Name:   "mega/" + strings.Join(i.cfg.Apps, ",") + "/" + i.id,
+		Logger: i.log.With().Str("bus", wsc.Bus).Logger(),
+		OnReconnect: func() {
+			for _, a := range i.apps {
+				if a.cluster != nil {
+					a.cluster.Resync()
+				}
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("mega: bus %q (services.buses.%s.url): %w", wsc.Bus, wsc.Bus, err)
+	}
+	i.buses[wsc.Bus] = b
+	where := b.ClientURL()
+	if b.Embedded() {
+		where = "embedded nats-server at " + where
+	}
+	i.log.Info().Str("bus", wsc.Bus).Msg("bus connected: " + where)
+	return nil
+}
+
+func (i *Instance) wireClusters(ctx context.Context) error {
+	wsc := i.cfg.WSCluster
+	for _, a := range i.apps {
+		if wsc == nil {
+			continue
+		}
+		b := i.buses[wsc.Bus]
+		cl, err := cluster.New(b.Conn(), a.app.Hub(), cluster.Options{
+			App:           a.app.Name(),
+			SubjectPrefix: wsc.SubjectPrefix,
+			Roster:        wsc.Roster.Driver,
+			TTL:           wsc.Roster.TTL,
+			Logger:        a.app.log,
+			InstanceID:    i.id,
+		})
+		if err != nil {
+			return fmt.Errorf("mega: cluster for app %q: %w", a.app.Name(), err)
+		}
+		a.app.Hub().SetOutbound(cl)
+		a.cluster = cl
+		if err := cl.Start(ctx); err != nil {
+			return fmt.Errorf("mega: start cluster for app %q: %w", a.app.Name(), err)
+		}
+		a.app.SetReady(func() error {
+			switch {
+			case !b.Connected():
+				return errors.New("bus disconnected")
+			case !cl.Ready():
+				return errors.New("cluster roster not synced")
+			}
+			return nil
+		})
+		i.log.Info().Str("app", a.app.Name()).Str("roster", wsc.Roster.Driver).Dur("ttl", wsc.Roster.TTL).
+			Str("subjects", wsc.SubjectPrefix+"."+a.app.Name()+".>").Msg("cluster wired and synced")
+	}
+	return nil
+}
+
+// handler routes to the apps: one app serves the root; several are mounted
+// at /<name>, with /healthz and /readyz at the root covering all of them.
+func (i *Instance) handler() http.Handler {
+	if len(i.apps) == 1 {
+		return i.apps[0].app
+	}
+	r := chi.NewRouter()
+	for _, a := range i.apps {
+		r.Mount("/"+a.app.Name(), a.app)
+	}
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	r.Get("/readyz", func(w http.ResponseWriter, req *http.Request) {
+		for _, a := range i.apps {
+			rec := &statusRecorder{header: http.Header{}}
+			a.app.serveReady(rec, req)
+			if rec.status >= 300 {
+				http.Error(w, a.app.Name()+": not ready", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	return r
+}
+
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (s *statusRecorder) Header() http.Header         { return s.header }
+func (s *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (s *statusRecorder) WriteHeader(code int)        { s.status = code }
+
+func (i *Instance) serve() error {
+	ln, err := net.Listen("tcp", i.cfg.Server.Addr)
+	if err != nil {
+		return fmt.Errorf("mega: listen on %s (server.addr): %w; is another process using the port? Set PORT or server.addr", i.cfg.Server.Addr, err)
+	}
+	i.ln = ln
+	i.srv = &http.Server{Handler: i.handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		defer close(i.done)
+		if err := i.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			i.err = fmt.Errorf("mega: serve: %w", err)
+		}
+	}()
+	names := make([]string, len(i.apps))
+	for k, a := range i.apps {
+		names[k] = a.app.Name()
+	}
+	i.log.Info().Str("addr", ln.Addr().String()).Strs("apps", names).Msg("serving on " + displayURL(ln.Addr()))
+	return nil
+}
+
+func displayURL(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return "http://" + a.String()
+	}
+	host := tcp.IP.String()
+	if tcp.IP.IsUnspecified() {
+		host = "localhost"
+	}
+	return fmt.Sprintf("http://%s", net.JoinHostPort(host, fmt.Sprint(tcp.Port)))
+}
+
+// Addr returns the address the HTTP server listens on.
+func (i *Instance) Addr() string { return i.ln.Addr().String() }
+
+// URL returns the server's base URL, e.g. http://127.0.0.1:8080.
+func (i *Instance) URL() string { return displayURL(i.ln.Addr()) }
+
+// App returns the booted app named name, or nil.
+func (i *Instance) App(name string) *App {
+	for _, a := range i.apps {
+		if a.app.Name() == name {
+			return a.app
+		}
+	}
+	return nil
+}
+
+// InstanceID returns this process's random id, shared by its clusters.
+func (i *Instance) InstanceID() string { return i.id }
+
+// Done is closed when the HTTP server stops serving.
+func (i *Instance) Done() <-chan struct{} { return i.done }
+
+// Err returns why serving stopped on its own, if it did.
+func (i *Instance) Err() error {
+	select {
+	case <-i.done:
+		return i.err
+	default:
+		return nil
+	}
+}
+
+// Shutdown stops the instance within ctx: it stops accepting connections,
+// tells the peers this instance's members are gone (one message per app),
+// closes WebSockets with 1001 and lets handlers finish, drains NATS and
+// closes the databases. It is safe to call more than once.
+func (i *Instance) Shutdown(ctx context.Context) error {
+	i.stopMu.Lock()
+	defer i.stopMu.Unlock()
+	if i.stopped {
+		return nil
+	}
+	i.stopped = true
+	var errs []error
+	httpDone := make(chan error, 1)
+	if i.srv != nil {
+		go func() { httpDone <- i.srv.Shutdown(ctx) }()
+	} else {
+		httpDone <- nil
+	}
+	for _, a := range i.apps {
+		if a.cluster != nil {
+			if err := a.cluster.Stop(ctx); err != nil {
+				errs = append(errs, err)
+			}
+			a.app.Hub().SetOutbound(nil)
+		}
+	}
+	var wg sync.WaitGroup
+	appErrs := make([]error, len(i.apps))
+	for k, a := range i.apps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			appErrs[k] = a.app.Shutdown(ctx)
+		}()
+	}
+	wg.Wait()
+	errs = append(errs, appErrs...)
+	errs = append(errs, <-httpDone)
+	for _, b := range i.buses {
+		errs = append(errs, b.Close(ctx))
+	}
+	errs = append(errs, i.dbs.close())
+	if i.srv != nil {
+		<-i.done
+	}
+	i.log.Info().Msg("stopped")
+	return errors.Join(errs...)
+}
+
+func newLogger(c config.Logger, w io.Writer) zerolog.Logger {
+	if c.Format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05"}
+	}
+	level, err := zerolog.ParseLevel(c.Level)
+	if err != nil {
+		level = zerolog.InfoLevel
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
