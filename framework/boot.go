@@ -69,17 +69,17 @@ func Run(ctx context.Context, args []string, apps Apps) error {
 
 // Instance is a booted process: its buses, clusters, apps and HTTP server.
 type Instance struct {
-	cfg    *config.Config
-	log    zerolog.Logger
-	id     string
-	buses  map[string]*bus.Bus
-	apps   []*bootedApp
-	dbs    *databases
-	ln     net.Listener
-	srv    *http.Server
-	done   chan struct{}
-	err    error
-	stopMu sync.Mutex
+	cfg     *config.Config
+	log     zerolog.Logger
+	id      string
+	buses   map[string]*bus.Bus
+	apps    []*bootedApp
+	dbs     *databases
+	ln      net.Listener
+	srv     *http.Server
+	done    chan struct{}
+	err     error
+	stopMu  sync.Mutex
 	stopped bool
 }
 

@@ -74,8 +74,8 @@ func (e *Env) Close() error { return e.dbs.close() }
 
 // databases opens each configured database once and closes them at shutdown.
 type databases struct {
-	cfg  *config.Config
-	mu   sync.Mutex
+	cfg    *config.Config
+	mu     sync.Mutex
 	opened map[string]*sql.DB
 }
 
