@@ -27,6 +27,8 @@ type App struct {
 	mu      sync.Mutex
 	mounts  map[string]*mount
 	conns   map[*conn]struct{}
+	perIP   map[string]int // live connections per client IP
+	perUser map[string]int // live connections per user id
 	serving sync.WaitGroup // one per live connection
 
 	closing atomic.Bool
@@ -47,13 +49,15 @@ type mount struct {
 // logger. Mount HTTP routes on Router() and channels with Channel.
 func NewApp(name string, opts ...Option) *App {
 	a := &App{
-		name:   name,
-		router: chi.NewRouter(),
-		hub:    hub.New(),
-		log:    zerolog.Nop(),
-		limits: DefaultLimits(),
-		mounts: make(map[string]*mount),
-		conns:  make(map[*conn]struct{}),
+		name:    name,
+		router:  chi.NewRouter(),
+		hub:     hub.New(),
+		log:     zerolog.Nop(),
+		limits:  DefaultLimits(),
+		mounts:  make(map[string]*mount),
+		conns:   make(map[*conn]struct{}),
+		perIP:   make(map[string]int),
+		perUser: make(map[string]int),
 	}
 	for _, o := range opts {
 		o(a)
@@ -180,23 +184,62 @@ func (a *App) Shutdown(ctx context.Context) error {
 	}
 }
 
-// track registers a live connection; it fails once Shutdown has begun.
+// track reserves a slot for a connection before its upgrade, enforcing the
+// per-IP and per-user caps; it fails once Shutdown has begun. The
+// connection becomes visible to Shutdown with publish, once it has a socket.
 func (a *App) track(c *conn) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closing.Load() {
 		return errShuttingDown
 	}
-	a.conns[c] = struct{}{}
+	if max := c.limits.MaxConnectionsPerIP; max > 0 && a.perIP[c.ip] >= max {
+		return errTooManyPerIP
+	}
+	if max := c.limits.MaxConnectionsPerUser; max > 0 && c.userID != "" && a.perUser[c.userID] >= max {
+		return errTooManyPerUser
+	}
+	a.perIP[c.ip]++
+	if c.userID != "" {
+		a.perUser[c.userID]++
+	}
 	a.serving.Add(1)
 	return nil
+}
+
+// publish makes an upgraded connection visible to Shutdown. It reports
+// false when Shutdown began during the upgrade: the caller closes with 1001.
+func (a *App) publish(c *conn) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closing.Load() {
+		return false
+	}
+	a.conns[c] = struct{}{}
+	return true
 }
 
 func (a *App) untrack(c *conn) {
 	a.mu.Lock()
 	delete(a.conns, c)
+	decrement(a.perIP, c.ip)
+	if c.userID != "" {
+		decrement(a.perUser, c.userID)
+	}
 	a.mu.Unlock()
 	a.serving.Done()
 }
 
-var errShuttingDown = errors.New("mega: shutting down")
+func decrement(m map[string]int, key string) {
+	if m[key] <= 1 {
+		delete(m, key)
+		return
+	}
+	m[key]--
+}
+
+var (
+	errShuttingDown   = errors.New("server is shutting down")
+	errTooManyPerIP   = errors.New("too many connections from your address")
+	errTooManyPerUser = errors.New("too many connections for this user")
+)

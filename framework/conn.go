@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"sync"
@@ -28,6 +29,8 @@ type conn struct {
 	hc     *hub.Conn
 	ctx    *Ctx
 	limits *Limits
+	ip     string // client address, for the per-IP cap
+	userID string // authenticated user, for the per-user cap
 
 	mu      sync.Mutex
 	queue   [][]byte // frames waiting for the writer
@@ -64,20 +67,39 @@ func (a *App) serveChannel(w http.ResponseWriter, r *http.Request, m *mount) {
 		}
 		user = u
 	}
+	c := &conn{app: a, mount: m, limits: &limits, ip: clientIP(r), userID: user.ID, tokens: float64(limits.Burst), last: time.Now()}
+	if err := a.track(c); err != nil {
+		status := http.StatusTooManyRequests
+		if errors.Is(err, errShuttingDown) {
+			status = http.StatusServiceUnavailable
+		}
+		a.log.Info().Str("ns", m.ns).Str("ip", c.ip).Str("user", user.ID).Msg("upgrade refused: " + err.Error())
+		http.Error(w, err.Error(), status)
+		return
+	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: limits.AllowedOrigins})
 	if err != nil {
 		a.log.Debug().Err(err).Str("ns", m.ns).Str("remote", r.RemoteAddr).Msg("websocket upgrade refused")
+		a.untrack(c)
 		return // Accept has answered the request
 	}
 	ws.SetReadLimit(limits.ReadLimit)
-
-	c := &conn{app: a, mount: m, ws: ws, limits: &limits, tokens: float64(limits.Burst), last: time.Now()}
-	if err := a.track(c); err != nil {
+	c.ws = ws
+	defer a.untrack(c)
+	if !a.publish(c) {
 		_ = ws.Close(CloseGoingAway, "server shutting down")
 		return
 	}
-	defer a.untrack(c)
 	c.run(r, user)
+}
+
+// clientIP is the host part of the request's remote address.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 func (c *conn) run(r *http.Request, user User) {

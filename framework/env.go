@@ -58,9 +58,20 @@ func (e *Env) NewApp(opts ...Option) *App {
 		MessagesPerSecond: float64(ws.MessagesPerSecond),
 		Burst:             ws.Burst,
 		AllowedOrigins:    ws.AllowedOrigins,
+
+		MaxConnectionsPerIP:   unlimitedIfZero(ws.MaxConnectionsPerIP),
+		MaxConnectionsPerUser: unlimitedIfZero(ws.MaxConnectionsPerUser),
 	}
 	base := []Option{WithLogger(e.Logger), WithLimits(limits)}
 	return NewApp(e.Name, append(base, opts...)...)
+}
+
+// unlimitedIfZero maps mega.yaml's "0 = unlimited" to Limits' negative.
+func unlimitedIfZero(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // Database opens the database named name in services.databases (once per

@@ -350,3 +350,31 @@ func TestShutdownClosesWithGoingAway(t *testing.T) {
 	resp.Body.Close()
 	is.Equal(resp.StatusCode, http.StatusServiceUnavailable)
 }
+
+func TestConnectionCaps(t *testing.T) {
+	is := is.New(t)
+	srv := start(t, &mega.Limits{MaxConnectionsPerIP: 3, MaxConnectionsPerUser: 2})
+	a1, _ := dial(t, srv, "name=ann")
+	dial(t, srv, "name=ann")
+	_, resp, err := srv.DialErr("/ws/chat?name=ann", nil) // third tab of ann
+	is.True(err != nil)
+	is.Equal(resp.StatusCode, http.StatusTooManyRequests)
+
+	dial(t, srv, "name=bob")
+	_, resp, err = srv.DialErr("/ws/chat?name=cid", nil) // fourth from 127.0.0.1
+	is.True(err != nil)
+	is.Equal(resp.StatusCode, http.StatusTooManyRequests)
+
+	// A slot frees when a connection ends.
+	a1.Close()
+	var c *megatest.Client
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if c, _, err = srv.DialErr("/ws/chat?name=ann", nil); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // the server notices the close asynchronously
+	}
+	is.NoErr(err)
+	c.Expect(t, "welcome")
+	c.Close()
+}

@@ -30,6 +30,13 @@ type Limits struct {
 	MaxMetadata int
 	// MaxChannels is how many sub-channels one connection may join.
 	MaxChannels int
+	// MaxConnectionsPerIP caps concurrent connections from one client IP to
+	// this app on this instance; MaxConnectionsPerUser caps those of one
+	// authenticated user. Over a cap the upgrade is refused with 429. A
+	// negative value means unlimited. Behind a reverse proxy every client has
+	// the proxy's address: raise the IP cap or make it unlimited there.
+	MaxConnectionsPerIP   int
+	MaxConnectionsPerUser int
 	// AllowedOrigins lists host patterns (path.Match syntax, e.g.
 	// "*.example.com") allowed to open WebSockets from a browser besides the
 	// server's own origin. Empty means same origin only: other sites cannot
@@ -40,7 +47,8 @@ type Limits struct {
 // DefaultLimits returns the limits every app starts with: 64 KiB frames,
 // a 1 MiB send queue, pings every 25 s with a 15 s pong timeout, 50 messages
 // per second with bursts of 100, 4 KiB of presence metadata, 32 sub-channels
-// per connection and same-origin browsers only.
+// per connection, 256 connections per client IP and 32 per user, and
+// same-origin browsers only.
 func DefaultLimits() Limits {
 	return Limits{
 		ReadLimit:         64 << 10,
@@ -51,6 +59,9 @@ func DefaultLimits() Limits {
 		Burst:             100,
 		MaxMetadata:       4 << 10,
 		MaxChannels:       32,
+
+		MaxConnectionsPerIP:   256,
+		MaxConnectionsPerUser: 32,
 	}
 }
 
@@ -80,6 +91,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxChannels <= 0 {
 		l.MaxChannels = d.MaxChannels
+	}
+	if l.MaxConnectionsPerIP == 0 {
+		l.MaxConnectionsPerIP = d.MaxConnectionsPerIP
+	}
+	if l.MaxConnectionsPerUser == 0 {
+		l.MaxConnectionsPerUser = d.MaxConnectionsPerUser
 	}
 	return l
 }
@@ -146,6 +163,12 @@ func (base Limits) merge(o *Limits) Limits {
 	}
 	if o.AllowedOrigins != nil {
 		base.AllowedOrigins = o.AllowedOrigins
+	}
+	if o.MaxConnectionsPerIP != 0 {
+		base.MaxConnectionsPerIP = o.MaxConnectionsPerIP
+	}
+	if o.MaxConnectionsPerUser != 0 {
+		base.MaxConnectionsPerUser = o.MaxConnectionsPerUser
 	}
 	return base
 }

@@ -121,9 +121,13 @@ type WebSocket struct {
 	MessagesPerSecond int
 	// Burst is how many messages a connection may send at once above the rate.
 	Burst int
-	// MaxConnectionsPerIP caps concurrent connections per client IP; 0
-	// means unlimited.
+	// MaxConnectionsPerIP caps concurrent connections per client IP on
+	// one instance; 0 means unlimited. Behind a reverse proxy every client
+	// has the proxy's address: raise it or set 0 there.
 	MaxConnectionsPerIP int
+	// MaxConnectionsPerUser caps concurrent connections (tabs, devices) of
+	// one authenticated user on one instance; 0 means unlimited.
+	MaxConnectionsPerUser int
 }
 
 // WSCluster wires channels and presence across instances over NATS.
@@ -185,6 +189,8 @@ type WebSocketOverride struct {
 	Burst *int
 	// MaxConnectionsPerIP replaces WebSocket.MaxConnectionsPerIP when not nil.
 	MaxConnectionsPerIP *int
+	// MaxConnectionsPerUser replaces WebSocket.MaxConnectionsPerUser when not nil.
+	MaxConnectionsPerUser *int
 }
 
 // AppSettings is what one app actually runs with: the global settings with
@@ -215,6 +221,9 @@ func Default() *Config {
 			SendQueue:         1 << 20,
 			MessagesPerSecond: 50,
 			Burst:             100,
+			// On by default (issue 7); 0 in mega.yaml turns a cap off.
+			MaxConnectionsPerIP:   256,
+			MaxConnectionsPerUser: 32,
 		},
 		AppConfig: map[string]AppOverride{},
 	}
@@ -256,6 +265,7 @@ func (w WebSocket) With(o WebSocketOverride) WebSocket {
 	override(&w.MessagesPerSecond, o.MessagesPerSecond)
 	override(&w.Burst, o.Burst)
 	override(&w.MaxConnectionsPerIP, o.MaxConnectionsPerIP)
+	override(&w.MaxConnectionsPerUser, o.MaxConnectionsPerUser)
 	if o.AllowedOrigins != nil {
 		w.AllowedOrigins = o.AllowedOrigins
 	}

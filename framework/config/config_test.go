@@ -25,12 +25,14 @@ func TestDefaults(t *testing.T) {
 	is.Equal(c.Logger, config.Logger{Level: "info", Format: "console"})
 	is.Equal(c.Apps, []string{"main"})
 	is.Equal(c.WebSocket, config.WebSocket{
-		ReadLimit:         65536,
-		PingInterval:      25 * time.Second,
-		PongTimeout:       15 * time.Second,
-		SendQueue:         1 << 20,
-		MessagesPerSecond: 50,
-		Burst:             100,
+		ReadLimit:             65536,
+		PingInterval:          25 * time.Second,
+		PongTimeout:           15 * time.Second,
+		SendQueue:             1 << 20,
+		MessagesPerSecond:     50,
+		Burst:                 100,
+		MaxConnectionsPerIP:   256,
+		MaxConnectionsPerUser: 32,
 	})
 	is.True(c.WSCluster == nil)
 	is.Equal(len(c.Services.Buses), 0)

@@ -328,14 +328,15 @@ func (d *decoder) logger(p string, n *yaml.Node) LoggerOverride {
 func (d *decoder) websocket(p string, n *yaml.Node) WebSocketOverride {
 	var o WebSocketOverride
 	d.mapping(p, n, map[string]field{
-		"readLimit":           intoPtr(&o.ReadLimit, d.size(MaxReadLimit)),
-		"allowedOrigins":      func(p string, v *yaml.Node) { o.AllowedOrigins = d.origins(p, v) },
-		"pingInterval":        intoPtr(&o.PingInterval, d.duration),
-		"pongTimeout":         intoPtr(&o.PongTimeout, d.duration),
-		"sendQueue":           intoPtr(&o.SendQueue, d.size(0)),
-		"messagesPerSecond":   intoPtr(&o.MessagesPerSecond, d.atLeast(1)),
-		"burst":               intoPtr(&o.Burst, d.atLeast(1)),
-		"maxConnectionsPerIP": intoPtr(&o.MaxConnectionsPerIP, d.atLeast(0)),
+		"readLimit":             intoPtr(&o.ReadLimit, d.size(MaxReadLimit)),
+		"allowedOrigins":        func(p string, v *yaml.Node) { o.AllowedOrigins = d.origins(p, v) },
+		"pingInterval":          intoPtr(&o.PingInterval, d.duration),
+		"pongTimeout":           intoPtr(&o.PongTimeout, d.duration),
+		"sendQueue":             intoPtr(&o.SendQueue, d.size(0)),
+		"messagesPerSecond":     intoPtr(&o.MessagesPerSecond, d.atLeast(1)),
+		"burst":                 intoPtr(&o.Burst, d.atLeast(1)),
+		"maxConnectionsPerIP":   intoPtr(&o.MaxConnectionsPerIP, d.atLeast(0)),
+		"maxConnectionsPerUser": intoPtr(&o.MaxConnectionsPerUser, d.atLeast(0)),
 	})
 	return o
 }
