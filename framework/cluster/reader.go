@@ -139,7 +139,12 @@ func (r *reader) handleCtrl(m *nats.Msg) {
 		r.onDeltas(msg.origin, msg.seq, msg.ops)
 	case kindBye:
 		r.onBye(msg.origin)
-	case kindSync, kindStateReq:
+	case kindSync:
+		r.touch(msg.origin)
+		r.answerSync(m.Reply, msg.reqID)
+	case kindSyncAck:
+		r.onSyncAck(msg.origin, msg.reqID, msg.seq, msg.count)
+	case kindStateReq:
 		r.touch(msg.origin)
 		r.enqueueServe(m.Reply, msg.reqID, true)
 	case kindPing:
@@ -150,6 +155,24 @@ func (r *reader) handleCtrl(m *nats.Msg) {
 	}
 	if r.syncing {
 		r.checkSynced()
+	}
+}
+
+// answerSync acknowledges a starting peer's sync request at once, with the
+// seq and member count of a consistent snapshot, so the peer knows within a
+// round trip that a state is coming; the writer then sends the chunks.
+func (r *reader) answerSync(reply string, reqID uint64) {
+	c := r.c
+	if reply == "" || !validSubject(reply) {
+		return
+	}
+	c.mu.Lock()
+	seq, count := c.seq, len(c.members)
+	c.mu.Unlock()
+	var buf [128]byte
+	c.publishRoster(reply, "", encodeSyncAck(buf[:0], c.id, reqID, seq, count))
+	if count > 0 {
+		r.enqueueServe(reply, reqID, true)
 	}
 }
 
@@ -202,6 +225,7 @@ func (r *reader) checkSynced() {
 		}
 	}
 	r.syncing = false
+	r.c.log.Debug().Int("peers", len(r.peers)).Msg("cluster: start sync complete")
 	r.c.markSynced()
 }
 

@@ -85,6 +85,25 @@ func (r *reader) onHeartbeat(id string, seq, count uint64) {
 	}
 }
 
+// onSyncAck registers a peer that answered our start sync: its state is
+// coming in chunks (or it has none).
+func (r *reader) onSyncAck(id string, reqID, seq, count uint64) {
+	if _, ok := r.syncs[reqID]; !ok {
+		return
+	}
+	p := r.peers[id]
+	if p == nil {
+		p = r.addPeer(id)
+		if count == 0 {
+			p.known, p.applied = true, seq
+			return
+		}
+		p.fetching, p.fetchReq, p.deadline = true, reqID, time.Now().Add(r.c.fetchTO)
+		return
+	}
+	p.lastSeen = time.Now()
+}
+
 func (r *reader) onDeltas(id string, first uint64, ops []delta) {
 	p := r.peers[id]
 	if p == nil {

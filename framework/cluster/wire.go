@@ -35,7 +35,8 @@ const (
 	kindHeartbeat kind = 'h' // seq, member count
 	kindDeltas    kind = 'u' // first seq, n, n × (op byte, member)
 	kindBye       kind = 'x' // (empty): the sender stopped, drop its members
-	kindSync      kind = 's' // request id; reply subject gets the sender's state in chunks
+	kindSync      kind = 's' // request id; reply subject gets an ack, then the sender's state in chunks
+	kindSyncAck   kind = 'a' // request id, seq, member count: "state follows" (none when count is 0)
 	kindPing      kind = 'p' // request id; reply subject gets a heartbeat
 	kindStateReq  kind = 'r' // request id; on the per-instance state subject
 	kindChunk     kind = 'c' // request id, snapshot seq, index, total, n, n × member; on a reply subject
@@ -286,8 +287,8 @@ type delta struct {
 type rosterMsg struct {
 	kind   kind
 	origin string
-	seq    uint64 // heartbeat: seq; deltas: first seq; chunk: snapshot seq
-	count  uint64 // heartbeat: member count
+	seq    uint64 // heartbeat, sync ack: seq; deltas: first seq; chunk: snapshot seq
+	count  uint64 // heartbeat, sync ack: member count
 	reqID  uint64 // sync, ping, state request, chunk
 	index  int    // chunk
 	total  int    // chunk
@@ -306,6 +307,10 @@ func decodeRoster(p []byte) (rosterMsg, error) {
 	m := rosterMsg{kind: h.kind, origin: string(h.origin)}
 	switch h.kind {
 	case kindHeartbeat:
+		m.seq = d.uvarint()
+		m.count = d.uvarint()
+	case kindSyncAck:
+		m.reqID = d.uvarint()
 		m.seq = d.uvarint()
 		m.count = d.uvarint()
 	case kindDeltas:
@@ -353,6 +358,13 @@ func decodeRoster(p []byte) (rosterMsg, error) {
 
 func encodeHeartbeat(b []byte, origin string, seq uint64, count int) []byte {
 	b = appendHeader(b, kindHeartbeat, origin)
+	b = appendUvarint(b, seq)
+	return appendUvarint(b, uint64(count))
+}
+
+func encodeSyncAck(b []byte, origin string, reqID, seq uint64, count int) []byte {
+	b = appendHeader(b, kindSyncAck, origin)
+	b = appendUvarint(b, reqID)
 	b = appendUvarint(b, seq)
 	return appendUvarint(b, uint64(count))
 }
