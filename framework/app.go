@@ -33,6 +33,8 @@ type App struct {
 
 	closing atomic.Bool
 	ready   atomic.Pointer[func() error]
+
+	dev *devMode // nil unless the process runs under mega dev (see DevMode)
 }
 
 // mount is a channel mounted at a namespace.
@@ -62,6 +64,7 @@ func NewApp(name string, opts ...Option) *App {
 	for _, o := range opts {
 		o(a)
 	}
+	a.dev = newDevMode()
 	a.log = a.log.With().Str("app", name).Logger()
 	a.router.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -85,7 +88,13 @@ func (a *App) Hub() *hub.Hub { return a.hub }
 func (a *App) Logger() *zerolog.Logger { return &a.log }
 
 // ServeHTTP serves the app's routes and channels.
-func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.router.ServeHTTP(w, r) }
+func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.dev != nil {
+		a.dev.serveHTTP(w, r, a.router)
+		return
+	}
+	a.router.ServeHTTP(w, r)
+}
 
 // SetReady installs the check behind GET /readyz: the app answers 200 when
 // it returns nil and 503 with the error otherwise. The boot stage sets it to
@@ -158,6 +167,7 @@ func (a *App) presenceChanged(m *mount, l PresenceListener, ev hub.Event) {
 // New upgrades are refused with 503 from the moment Shutdown is called.
 func (a *App) Shutdown(ctx context.Context) error {
 	a.closing.Store(true)
+	a.dev.close()
 	a.mu.Lock()
 	conns := make([]*conn, 0, len(a.conns))
 	for c := range a.conns {
