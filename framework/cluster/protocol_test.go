@@ -184,17 +184,23 @@ func TestUnknownInstanceIsFetchedNotTrusted(t *testing.T) {
 	g.publish(encodeHeartbeat(nil, g.id, 12, 3))
 	is.Equal(g.requestCount(), 4)
 
-	// Bye: dropped at once; anything later from it is ignored.
+	// Bye: dropped at once; late deltas and chunks from it are ignored.
 	g.publish(encodeBye(nil, g.id))
 	natstest.WaitFor(t, wait, "the bye", func() bool { return len(listed(h)) == 0 })
 	g.deltas(13, delta{op: hub.OpJoin, m: gm("zombie")})
-	g.publish(encodeHeartbeat(nil, g.id, 13, 1))
 	// Fence: a message the cluster must count after the zombie ones.
 	g.publish(encodeHeartbeat(nil, "fence", 0, 0))
 	natstest.WaitFor(t, wait, "the fence", func() bool { return c.Stats().Peers == 1 })
 	is.Equal(len(listed(h)), 0)
 	is.Equal(g.requestCount(), 4)
 	is.Equal(c.Stats().InstancesLeft, uint64(1))
+
+	// A heartbeat after the bye can only come from a new boot reusing the
+	// id: it is unknown, so its current state is fetched (never the old one).
+	g.state(2, gm("reborn"))
+	g.publish(encodeHeartbeat(nil, g.id, 2, 1))
+	natstest.WaitFor(t, wait, "the new incarnation", func() bool { return slices.Equal(listed(h), []string{"reborn"}) })
+	is.Equal(g.requestCount(), 5)
 }
 
 func TestLostChunkIsRetried(t *testing.T) {

@@ -130,7 +130,14 @@ func (r *reader) handleCtrl(m *nats.Msg) {
 	}
 	c.st.rRecv.Add(1)
 	if _, gone := r.tomb[msg.origin]; gone {
-		return
+		switch msg.kind {
+		case kindDeltas, kindChunk, kindBye:
+			return // late words of a stopped instance
+		case kindHeartbeat, kindSync, kindSyncAck:
+			// Nothing of a stopped instance follows its bye: this is a new
+			// boot reusing the id. It is unknown, so it gets fetched.
+			delete(r.tomb, msg.origin)
+		}
 	}
 	switch msg.kind {
 	case kindHeartbeat:
@@ -239,6 +246,7 @@ func (r *reader) doResync(why string) {
 		return
 	}
 	c.st.resyncs.Add(1)
+	r.reconnects = c.nc.Stats().Reconnects // this resync covers the reconnects so far
 	now := time.Now()
 	// Our outage was not theirs: give every peer a fresh TTL.
 	for _, p := range r.peers {
@@ -273,6 +281,8 @@ func (r *reader) sweepTick() {
 				c.log.Info().Str("peer", id).Msg("cluster: peer silent for TTL, its members dropped")
 			case p.fetching && now.After(p.deadline):
 				r.startFetch(p)
+			default:
+				r.dropStaleAssemblies(p)
 			}
 		}
 	}

@@ -194,20 +194,28 @@ func (r *reader) onChunk(msg rosterMsg) {
 // snapshot of it is already on its way.
 func (r *reader) gap(p *peer) {
 	for id := range p.asm {
-		p.fetching, p.fetchReq, p.deadline = true, id, time.Now().Add(r.c.fetchTO)
-		return
+		if _, isSync := r.syncs[id]; isSync || id == p.fetchReq {
+			p.fetching, p.fetchReq, p.deadline = true, id, time.Now().Add(r.c.fetchTO)
+			return
+		}
 	}
 	r.startFetch(p)
+}
+
+// dropStaleAssemblies forgets partial snapshots nobody waits for any more.
+func (r *reader) dropStaleAssemblies(p *peer) {
+	for id := range p.asm {
+		if _, isSync := r.syncs[id]; !isSync && (!p.fetching || id != p.fetchReq) {
+			delete(p.asm, id)
+		}
+	}
 }
 
 // startFetch asks the peer for its full state, with a backoff per attempt.
 func (r *reader) startFetch(p *peer) {
 	c := r.c
-	for id := range p.asm {
-		if _, isSync := r.syncs[id]; !isSync {
-			delete(p.asm, id)
-		}
-	}
+	p.fetching = false
+	r.dropStaleAssemblies(p)
 	p.fetching = true
 	p.fetchReq = c.reqIDs.Add(1)
 	p.deadline = time.Now().Add(min(c.fetchTO<<min(p.tries, 4), c.ttl))

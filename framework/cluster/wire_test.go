@@ -101,6 +101,13 @@ func TestRosterRoundTrip(t *testing.T) {
 	is.Equal(m.seq, uint64(42))
 	is.Equal(m.count, uint64(7))
 
+	m, err = decodeRoster(encodeSyncAck(nil, "a", 9, 42, 7))
+	is.NoErr(err)
+	is.Equal(m.kind, kindSyncAck)
+	is.Equal(m.reqID, uint64(9))
+	is.Equal(m.seq, uint64(42))
+	is.Equal(m.count, uint64(7))
+
 	m, err = decodeRoster(encodeBye(nil, "a"))
 	is.NoErr(err)
 	is.Equal(m.kind, kindBye)
@@ -243,6 +250,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(encodeDirect(nil, "inst", "u", []byte("frame")))
 	f.Add(encodeHeartbeat(nil, "inst", 3, 2))
 	f.Add(encodeBye(nil, "inst"))
+	f.Add(encodeSyncAck(nil, "inst", 1, 2, 3))
 	f.Add(encodeRequest(nil, kindSync, "inst", 1))
 	f.Add(encodeChunks("inst", 1, 2, sampleMembers(3))[0])
 	encodeDeltas("inst", []delta{{seq: 1, op: hub.OpJoin, m: sampleMembers(1)[0]}}, func(b []byte) { f.Add(append([]byte(nil), b...)) })
@@ -286,4 +294,33 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkDecodeBroadcast measures the receive-path decoding of one
+// broadcast: header, echo check, channel and except list, frame slice.
+func BenchmarkDecodeBroadcast(b *testing.B) {
+	frame := []byte(`{"type":"chat.message","payload":{"text":"hello, world"}}`)
+	p := encodeBroadcast(nil, "0123456789abcdef0123456789abcdef", "lobby", nil, frame)
+	b.ReportAllocs()
+	for range b.N {
+		h, d, err := decodeDataHeader(p)
+		if err != nil || string(h.origin) == "self" {
+			b.Fatal(err)
+		}
+		m, err := decodeDataBody(h.kind, d)
+		if err != nil || len(m.frame) != len(frame) {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEncodeBroadcast measures building a broadcast envelope in a pooled buffer.
+func BenchmarkEncodeBroadcast(b *testing.B) {
+	frame := []byte(`{"type":"chat.message","payload":{"text":"hello, world"}}`)
+	b.ReportAllocs()
+	for range b.N {
+		bp := getBuf()
+		*bp = encodeBroadcast((*bp)[:0], "0123456789abcdef0123456789abcdef", "lobby", []string{"s1"}, frame)
+		putBuf(bp)
+	}
 }
