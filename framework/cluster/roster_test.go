@@ -301,3 +301,69 @@ func Test20000MembersStayUnder64KB(t *testing.T) {
 		is.Equal(n.cl.Stats().Malformed, uint64(0))
 	}
 }
+
+func TestConcurrentStartsWithMembersJoinedEarly(t *testing.T) {
+	leakCheck(t)
+	servers := natstest.StartCluster(t, 3)
+	nodes := make([]*node, 3)
+	for i := range nodes {
+		nodes[i] = newNode(t, fmt.Sprintf("n%d", i), natstest.URL(servers[i]), cluster.Options{})
+		// Members that joined before Start are announced by the first heartbeat.
+		for j := range 20 {
+			nodes[i].attach(t, ns, "early", fmt.Sprintf("n%d-early-%02d", i, j))
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(nodes))
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			defer cancel()
+			errs[i] = n.cl.Start(ctx)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("n%d: Start: %v", i, err)
+		}
+	}
+	waitConverged(t, wait, nodes...)
+}
+
+func TestResyncOfAnInSyncClusterMovesNoState(t *testing.T) {
+	leakCheck(t)
+	is := is.New(t)
+	servers := natstest.StartCluster(t, 3)
+	nodes := startNodes(t, cluster.Options{TTL: 30 * time.Second}, urls(servers)...)
+	for i, n := range nodes {
+		for j := range 100 {
+			n.attach(t, ns, "u", fmt.Sprintf("n%d-%03d", i, j))
+		}
+	}
+	waitConverged(t, wait, nodes...)
+	before := make([]cluster.Stats, len(nodes))
+	for i, n := range nodes {
+		before[i] = n.cl.Stats()
+	}
+	nodes[0].cl.Resync()
+	// The two peers answer the ping with a heartbeat each.
+	natstest.WaitFor(t, wait, "the ping answers", func() bool {
+		st := nodes[0].cl.Stats()
+		return st.Resyncs == 1 && st.RosterReceived >= before[0].RosterReceived+2
+	})
+	// And see node 0's fresh heartbeat (published after its ping).
+	for i, n := range nodes[1:] {
+		natstest.WaitFor(t, wait, "node 0's heartbeat", func() bool {
+			return n.cl.Stats().RosterReceived >= before[i+1].RosterReceived+2
+		})
+	}
+	for i, n := range nodes {
+		st := n.cl.Stats()
+		is.Equal(st.StateFetches, before[i].StateFetches) // versions matched: no state moved
+		is.Equal(st.StatesServed, before[i].StatesServed)
+	}
+	waitConverged(t, wait, nodes...)
+}
