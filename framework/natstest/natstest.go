@@ -24,7 +24,8 @@ const ClusterName = "mega-test"
 const (
 	readyTimeout   = 10 * time.Second // server accepting clients
 	routesTimeout  = 10 * time.Second // cluster routes formed
-	restartTimeout = 5 * time.Second  // retrying to bind the old ports
+	routesSettle   = 50 * time.Millisecond
+	restartTimeout = 5 * time.Second // retrying to bind the old ports
 	pollInterval   = 5 * time.Millisecond
 )
 
@@ -271,16 +272,25 @@ func waitRoutes(t testing.TB, c *cluster, timeout time.Duration) {
 		}
 		return ok, fmt.Sprintf("%d running servers, routes per server: %s", len(running), strings.Join(counts, " "))
 	}
+	// Right after a mesh forms, two servers that dialled each other at the
+	// same moment may both drop the duplicate route and dial again, so the
+	// counts must hold for a short settle period, not just once.
 	deadline := time.Now().Add(timeout)
+	var stableSince time.Time
 	for {
 		ok, state := formed()
-		if ok {
+		switch {
+		case !ok:
+			stableSince = time.Time{}
+		case stableSince.IsZero():
+			stableSince = time.Now()
+		case time.Since(stableSince) >= routesSettle:
 			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("natstest: cluster %q did not form within %s (%s)", ClusterName, timeout, state)
 		}
-		time.Sleep(pollInterval)
+		time.Sleep(time.Millisecond)
 	}
 }
 
