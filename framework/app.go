@@ -71,6 +71,7 @@ func NewApp(name string, opts ...Option) *App {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	a.router.Get("/readyz", a.serveReady)
+	mountClient(a.router) // /_mega/client.js, see client.go
 	return a
 }
 

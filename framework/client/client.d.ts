@@ -1,0 +1,198 @@
+// Types for the mega browser client (/_mega/client.js). Hand-written for
+// editors; the client itself is plain JavaScript. Reference: docs/client.md.
+
+/** A frame on the wire: {"type", "payload", "ref"} (ADR 0002). */
+export interface Frame<P = unknown> {
+  type: string;
+  payload?: P;
+  ref?: string;
+}
+
+/** Connection state of a Socket. */
+export type State = "connecting" | "connected" | "reconnecting" | "offline";
+
+export declare const STATES: readonly State[];
+
+/** Reconnection policy. All durations are in milliseconds. */
+export interface BackoffPolicy {
+  /** Ceiling of the first retry (250). */
+  base: number;
+  /** Largest ceiling (10000). */
+  cap: number;
+  /** How long a connection must last before the attempt count resets (5000). */
+  stable: number;
+  /** Smallest ceiling after the server went away with 1001 (2000). */
+  drain: number;
+  /** Smallest ceiling after 4008, 4029, 1008 or 1011 (5000). */
+  penalty: number;
+  /** Smallest delay after those codes (1000). */
+  penaltyMin: number;
+  /** Largest "retry=<ms>" close-reason hint honoured (60000). */
+  hintMax: number;
+}
+
+export declare const DEFAULT_BACKOFF: Readonly<BackoffPolicy>;
+export declare const CLOSE_GOING_AWAY: 1001;
+
+/** How a connection ended. */
+export interface CloseInfo {
+  code?: number;
+  reason?: string;
+}
+
+/** min(cap, base * 2^attempt): the largest delay of retry number attempt (0-based). */
+export declare function backoffCeiling(attempt: number, policy?: Partial<BackoffPolicy>): number;
+
+/** Full-jitter delay of retry number attempt, in [min, ceiling); see docs/client.md. */
+export declare function backoffDelay(
+  attempt: number,
+  policy?: Partial<BackoffPolicy>,
+  close?: CloseInfo,
+  random?: () => number,
+): number;
+
+/** Reads "retry=<ms>" from a close reason; 0 when absent. */
+export declare function retryHint(reason: string | undefined): number;
+
+/** Resolves url against base, maps http(s) to ws(s) and adds params to the query. */
+export declare function wsURL(url: string, params?: Params, base?: string): string;
+
+/** Why a request failed: the server's error code, or "timeout", "disconnected", "closed". */
+export declare class MegaError extends Error {
+  readonly name: "MegaError";
+  readonly code: string;
+  readonly ref?: string;
+  /** The error frame's payload, for server errors. */
+  readonly payload?: { code: string; message: string; ref?: string; [k: string]: unknown };
+  constructor(code: string, message?: string, extra?: { ref?: string; payload?: unknown });
+}
+
+export type Params = Record<string, string | number | boolean | null | undefined>;
+
+/** What a state listener learns besides the state. */
+export interface StateInfo {
+  /** Retries since the last stable connection. */
+  attempt: number;
+  /** For "reconnecting": ms until the next try. */
+  delay?: number;
+  /** Close code and reason of the connection that ended, if any. */
+  code?: number;
+  reason?: string;
+}
+
+/** Minimal WebSocket shape the client needs (for injecting a fake). */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+}
+
+export interface SocketOptions {
+  /** Added to the URL's query on every (re)connect; a function is called each time. */
+  params?: Params | (() => Params);
+  /** Overrides of DEFAULT_BACKOFF. */
+  backoff?: Partial<BackoffPolicy>;
+  /** Default request timeout in ms (10000). */
+  timeout?: number;
+  /** The WebSocket class (default globalThis.WebSocket). */
+  WebSocket?: new (url: string) => WebSocketLike;
+  /** Where navigator.onLine, location and online/offline events come from (default globalThis). */
+  window?: {
+    navigator?: { onLine?: boolean };
+    location?: { href: string };
+    addEventListener?(type: string, fn: () => void): void;
+    removeEventListener?(type: string, fn: () => void): void;
+  } | null;
+  /** Timer functions (default the global ones). */
+  timers?: { setTimeout(fn: () => void, ms: number): unknown; clearTimeout(t: unknown): void };
+  /** Random numbers in [0, 1) for jitter (default Math.random). */
+  random?: () => number;
+  /** Do not connect until reconnect() is called. */
+  lazy?: boolean;
+}
+
+export interface RequestOptions {
+  /** Milliseconds to wait for the reply (default: the socket's timeout, 10000). */
+  timeout?: number;
+}
+
+/** One logical connection that survives reconnects. */
+export declare class Socket {
+  constructor(url: string, options?: SocketOptions);
+  readonly state: State;
+  readonly connected: boolean;
+  readonly attempt: number;
+  /** The URL the next connection uses. */
+  readonly url: string;
+  /** Calls fn for every frame of type ("*": every frame). Returns an unsubscribe function. */
+  on<P = any>(type: string, fn: (payload: P, frame: Frame<P>) => void): () => void;
+  /** Calls fn on every state change and on every scheduled retry. Returns an unsubscribe function. */
+  onState(fn: (state: State, info: StateInfo) => void): () => void;
+  /** Sends a frame; false (and nothing sent) when not connected. */
+  send(type: string, payload?: unknown, ref?: string): boolean;
+  /** Sends with a fresh ref; resolves with the reply's payload, rejects with MegaError. */
+  request<R = any>(type: string, payload?: unknown, options?: RequestOptions): Promise<R>;
+  /** Drops the connection and connects again now with a fresh backoff (also after close()). */
+  reconnect(): void;
+  /** Ends the connection for good; state becomes "offline". */
+  close(code?: number, reason?: string): void;
+}
+
+export declare function connect(url: string, options?: SocketOptions): Socket;
+
+/** A roster entry as the server sends it. */
+export interface Member<M = Record<string, unknown>> {
+  sessionId: string;
+  userId: string;
+  ns?: string;
+  channels?: string[];
+  metadata?: M;
+  [k: string]: unknown;
+}
+
+/** One user with all their listed sessions (tabs). */
+export interface UserEntry<M = Record<string, unknown>> {
+  userId: string;
+  sessions: Member<M>[];
+}
+
+export interface PresenceOptions<M = Record<string, unknown>> {
+  /** Only matching members are listed and reported. */
+  filter?: ((member: Member<M>) => boolean) | null;
+  /** Frame types whose payload {members: [...]} is the full state (["welcome", "roster"]). */
+  state?: string[];
+  /** Diff frame types. */
+  events?: { join?: string; update?: string; leave?: string };
+  /** Request type that asks for the roster ("roster.get"). */
+  request?: string;
+}
+
+/** Keeps a namespace's member list in sync with the server. */
+export declare class Presence<M = Record<string, unknown>> {
+  constructor(socket: Socket, options?: PresenceOptions<M>);
+  /** True once a state was applied on the current connection. */
+  readonly synced: boolean;
+  /** This connection's identity from the last welcome. */
+  readonly self: { sessionId: string; userId: string } | null;
+  /** Listed members, sorted by session id. */
+  list(): Member<M>[];
+  /** Listed members grouped by user, sorted by user id. */
+  users(): UserEntry<M>[];
+  get(sessionId: string): Member<M> | undefined;
+  /** Listed sessions of one user ([] when offline). */
+  user(userId: string): Member<M>[];
+  /** Replaces the filter, reporting members that appear or disappear. */
+  setFilter(filter: ((member: Member<M>) => boolean) | null): void;
+  onJoin(fn: (member: Member<M>, user: UserEntry<M>) => void): () => void;
+  onLeave(fn: (member: Member<M>, user: UserEntry<M>) => void): () => void;
+  onUpdate(fn: (member: Member<M>, previous: Member<M>) => void): () => void;
+  onSync(fn: (presence: Presence<M>) => void): () => void;
+  /** Requests the roster and applies it as the state. */
+  refresh(options?: RequestOptions): Promise<Member<M>[]>;
+  /** Detaches from the socket. */
+  close(): void;
+}
