@@ -52,6 +52,8 @@ func (r *reader) run() {
 	defer r.shutdown()
 	for {
 		select {
+		case <-c.stop:
+			return
 		case m := <-c.ctrlCh:
 			r.handleCtrl(m)
 			continue

@@ -146,9 +146,6 @@ func (r *reader) onChunk(msg rosterMsg) {
 		return // a reply to an abandoned request
 	}
 	p.lastSeen = now
-	if msg.reqID == r.startReq {
-		r.extendQuiet()
-	}
 	a := p.asm[msg.reqID]
 	if a == nil || a.seq != msg.seq || a.total != msg.total {
 		if p.asm == nil {
