@@ -1,0 +1,264 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// tableCmd reads many JSON reports and prints, as markdown, the median (and
+// range) of each metric per label and client count, with ratios against
+// the baseline labels measured in the same set of runs.
+func tableCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("megabench table", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	baselines := fs.String("baselines", "raw,centrifuge", "labels to compare every other label against")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return errors.New("table: give the JSON reports to summarise")
+	}
+	var reps []*Report
+	for _, path := range fs.Args() {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var r Report
+		if err := json.Unmarshal(b, &r); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		reps = append(reps, &r)
+	}
+	writeTables(stdout, reps, splitList(*baselines))
+	return nil
+}
+
+type groupKey struct {
+	mode    string
+	label   string
+	clients int
+}
+
+type metric struct {
+	name   string
+	unit   string
+	of     func(*Report) (float64, bool)
+	better int // +1 higher is better, -1 lower is better
+}
+
+var broadcastMetrics = []metric{
+	{"deliveries/s", "", func(r *Report) (float64, bool) { return r.DeliveriesPerSec, true }, +1},
+	{"server CPU per delivery", "µs", func(r *Report) (float64, bool) {
+		if r.Server == nil {
+			return 0, false
+		}
+		return r.Server.CPUPerDeliveryUs, true
+	}, -1},
+	{"p50", "ms", func(r *Report) (float64, bool) { return latUs(r, func(l *Latency) float64 { return l.P50us }) }, -1},
+	{"p99", "ms", func(r *Report) (float64, bool) { return latUs(r, func(l *Latency) float64 { return l.P99us }) }, -1},
+	{"lost", "", func(r *Report) (float64, bool) { return float64(r.Lost), true }, -1},
+	{"connects/s", "", func(r *Report) (float64, bool) { return r.Connect.PerSecond, true }, +1},
+}
+
+var idleMetrics = []metric{
+	{"RSS per conn", "KB", func(r *Report) (float64, bool) { return r.Memory.RSSPerConn / 1024, r.Server != nil }, -1},
+	{"Go heap per conn", "KB", func(r *Report) (float64, bool) { return r.Memory.HeapPerConn / 1024, r.Memory.After != nil }, -1},
+	{"stacks per conn", "KB", func(r *Report) (float64, bool) { return r.Memory.StackPerConn / 1024, r.Memory.After != nil }, -1},
+	{"goroutines per conn", "", func(r *Report) (float64, bool) { return r.Memory.GoroutinesPerCon, r.Memory.After != nil }, -1},
+	{"connects/s", "", func(r *Report) (float64, bool) { return r.Connect.PerSecond, true }, +1},
+}
+
+func latUs(r *Report, f func(*Latency) float64) (float64, bool) {
+	if r.Latency == nil || r.Latency.Count == 0 {
+		return 0, false
+	}
+	return f(r.Latency) / 1000, true
+}
+
+// stat is the median and range of one metric over a group's runs.
+type stat struct {
+	med, lo, hi float64
+	n           int
+}
+
+func statOf(reps []*Report, m metric) (stat, bool) {
+	var v []float64
+	for _, r := range reps {
+		if x, ok := m.of(r); ok {
+			v = append(v, x)
+		}
+	}
+	if len(v) == 0 {
+		return stat{}, false
+	}
+	sort.Float64s(v)
+	return stat{med: median(v), lo: v[0], hi: v[len(v)-1], n: len(v)}, true
+}
+
+func median(sorted []float64) float64 {
+	n := len(sorted)
+	if n%2 == 1 {
+		return sorted[n/2]
+	}
+	return (sorted[n/2-1] + sorted[n/2]) / 2
+}
+
+func writeTables(w io.Writer, reps []*Report, baselines []string) {
+	groups := map[groupKey][]*Report{}
+	var keys []groupKey
+	for _, r := range reps {
+		k := groupKey{r.Mode, r.Label, r.Params.Clients}
+		if _, ok := groups[k]; !ok {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], r)
+	}
+	order := func(label string) int {
+		if i := slices.Index(baselines, label); i >= 0 {
+			return i
+		}
+		return len(baselines)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := keys[i], keys[j]
+		if a.mode != b.mode {
+			return a.mode < b.mode
+		}
+		if a.clients != b.clients {
+			return a.clients < b.clients
+		}
+		if order(a.label) != order(b.label) {
+			return order(a.label) < order(b.label)
+		}
+		return a.label < b.label
+	})
+	for _, mode := range []string{"broadcast", "idle"} {
+		metrics := broadcastMetrics
+		if mode == "idle" {
+			metrics = idleMetrics
+		}
+		var rows []groupKey
+		for _, k := range keys {
+			if k.mode == mode {
+				rows = append(rows, k)
+			}
+		}
+		if len(rows) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n### %s — median [min–max] of n runs\n\n", mode)
+		head := []string{"server", "clients", "n"}
+		for _, m := range metrics {
+			h := m.name
+			if m.unit != "" {
+				h += " (" + m.unit + ")"
+			}
+			head = append(head, h)
+		}
+		fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(head, " | "), strings.Repeat("---|", len(head)))
+		for _, k := range rows {
+			cells := []string{k.label, fmt.Sprint(k.clients), fmt.Sprint(len(groups[k]))}
+			for _, m := range metrics {
+				s, ok := statOf(groups[k], m)
+				if !ok {
+					cells = append(cells, "–")
+					continue
+				}
+				cells = append(cells, fmt.Sprintf("%s [%s–%s]", num(s.med), num(s.lo), num(s.hi)))
+			}
+			fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
+		}
+		writeRatios(w, groups, rows, metrics, baselines)
+	}
+	writeByURL(w, groups, keys)
+}
+
+// writeRatios prints, for every label that is not a baseline, the ratio of
+// its medians to each baseline's at the same client count.
+func writeRatios(w io.Writer, groups map[groupKey][]*Report, rows []groupKey, metrics []metric, baselines []string) {
+	var lines []string
+	for _, k := range rows {
+		if slices.Contains(baselines, k.label) {
+			continue
+		}
+		for _, b := range baselines {
+			bk := groupKey{k.mode, b, k.clients}
+			if _, ok := groups[bk]; !ok {
+				continue
+			}
+			var parts []string
+			for _, m := range metrics[:min(2, len(metrics))] {
+				s, ok1 := statOf(groups[k], m)
+				bs, ok2 := statOf(groups[bk], m)
+				if !ok1 || !ok2 || bs.med == 0 {
+					continue
+				}
+				parts = append(parts, fmt.Sprintf("%s %.2f×", m.name, s.med/bs.med))
+			}
+			if len(parts) > 0 {
+				lines = append(lines, fmt.Sprintf("| %s / %s | %d | %s |", k.label, b, k.clients, strings.Join(parts, ", ")))
+			}
+		}
+	}
+	if len(lines) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nRatios of medians:\n\n| ratio | clients | value |\n|---|---|---|\n%s\n", strings.Join(lines, "\n"))
+}
+
+// writeByURL prints the latency per subscriber URL for runs that spread
+// their subscribers over several instances.
+func writeByURL(w io.Writer, groups map[groupKey][]*Report, keys []groupKey) {
+	for _, k := range keys {
+		reps := groups[k]
+		if len(reps) == 0 || len(reps[0].ByURL) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n### %s, %d clients — latency per subscriber URL (median of %d runs)\n\n| url | p50 (ms) | p99 (ms) | delivered |\n|---|---|---|---|\n", k.label, k.clients, len(reps))
+		for i, u := range reps[0].ByURL {
+			var p50, p99, del []float64
+			for _, r := range reps {
+				if i < len(r.ByURL) && r.ByURL[i].Latency != nil {
+					p50 = append(p50, r.ByURL[i].Latency.P50us/1000)
+					p99 = append(p99, r.ByURL[i].Latency.P99us/1000)
+					del = append(del, float64(r.ByURL[i].Delivered))
+				}
+			}
+			sort.Float64s(p50)
+			sort.Float64s(p99)
+			sort.Float64s(del)
+			fmt.Fprintf(w, "| %s | %s | %s | %s |\n", u.URL, num(median(p50)), num(median(p99)), num(median(del)))
+		}
+	}
+}
+
+// num formats a figure with about three significant digits.
+func num(v float64) string {
+	a := v
+	if a < 0 {
+		a = -a
+	}
+	switch {
+	case a >= 1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case a >= 1e4:
+		return fmt.Sprintf("%.0fk", v/1e3)
+	case a >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case a >= 10:
+		return fmt.Sprintf("%.1f", v)
+	case a >= 1:
+		return fmt.Sprintf("%.2f", v)
+	case a == 0:
+		return "0"
+	}
+	return fmt.Sprintf("%.3f", v)
+}
