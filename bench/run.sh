@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# Load scenarios behind docs/performance.md (also: task bench:load).
+#
+#   bench/run.sh [fanout] [idle] [cluster]      # default: all three
+#
+# Builds megabench and the servers (raw coder/websocket, mega, centrifuge in
+# its own module, a 3-node NATS cluster), runs every scenario REPS times with
+# the servers interleaved (raw, mega, ... then again), and writes one JSON
+# report per run plus markdown tables of medians and ratios under $OUT.
+# Everything listens on 127.0.0.1; every run is bounded by --clients and
+# --duration.
+#
+# Tunables (environment):
+#   REPS=5            repetitions of every case
+#   DURATION=10s      measured window of a fan-out run
+#   SIZES="1000 10000"        subscribers in the fan-out scenario
+#   FANOUT="raw mega mega-nats centrifuge"   servers in the fan-out scenario
+#   IDLE_SIZES="10000"        idle connections (50000 needs ~4 GB and a high ulimit)
+#   IDLE="raw-reader mega mega-join centrifuge"
+#   CLUSTER_CLIENTS=999 CLUSTER_RATE=100     cross-instance: subscribers, broadcasts/s
+#   OUT=tmp/bench/<time>   where reports and tables go
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+REPS=${REPS:-5}
+DURATION=${DURATION:-10s}
+SIZES=${SIZES:-"1000 10000"}
+FANOUT=${FANOUT:-"raw mega mega-nats centrifuge"}
+IDLE_SIZES=${IDLE_SIZES:-"10000"}
+IDLE=${IDLE:-"raw-reader mega mega-join centrifuge"}
+CLUSTER_CLIENTS=${CLUSTER_CLIENTS:-999}
+CLUSTER_RATE=${CLUSTER_RATE:-100}
+OUT=${OUT:-tmp/bench/$(date +%Y%m%d-%H%M%S)}
+BIN=${BIN:-tmp/bench/bin}
+SCENARIOS=${*:-fanout idle cluster}
+
+mkdir -p "$OUT/logs" "$BIN"
+OUT=$(cd "$OUT" && pwd)
+BIN=$(cd "$BIN" && pwd)
+
+# 10k clients need 10k descriptors in the client and in the server.
+ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+say() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" | tee -a "$OUT/run.log"; }
+
+say "building into $BIN"
+go build -o "$BIN/megabench" ./cmd/megabench
+go build -o "$BIN/rawws" ./bench/rawws
+go build -o "$BIN/megaserver" ./bench/megaserver
+go build -o "$BIN/natscluster" ./bench/natscluster
+(cd bench/centrifuge && go build -o "$BIN/centrifuge-bench" .)
+
+{
+  echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr), $(go version | cut -d' ' -f3)"
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+  echo "ulimit -n: $(ulimit -n); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "git: $(git rev-parse --short HEAD)$(git diff --quiet -- framework || echo ' (framework has uncommitted changes)')"
+} | tee "$OUT/machine.txt"
+
+PID= URL= PROTO= STATS=
+SERVERS=()
+
+# start LABEL: starts a server, sets PID URL PROTO STATS and waits until it serves.
+start() {
+  local label=$1 log="$OUT/logs/$1.log"
+  case $label in
+    raw)        "$BIN/rawws" --addr 127.0.0.1:9001 >>"$log" 2>&1 & PID=$!
+                URL=ws://127.0.0.1:9001/ws PROTO=raw STATS=http://127.0.0.1:9001/debug/mem ;;
+    raw-reader) "$BIN/rawws" --addr 127.0.0.1:9001 --mode reader >>"$log" 2>&1 & PID=$!
+                URL=ws://127.0.0.1:9001/ws PROTO=raw STATS=http://127.0.0.1:9001/debug/mem ;;
+    mega)       "$BIN/megaserver" --addr 127.0.0.1:8080 >>"$log" 2>&1 & PID=$!
+                URL='ws://127.0.0.1:8080/ws/chat?name=bench{i}' PROTO=mega STATS=http://127.0.0.1:8080/debug/mem ;;
+    mega-nats)  "$BIN/megaserver" --addr 127.0.0.1:8080 --nats embedded >>"$log" 2>&1 & PID=$!
+                URL='ws://127.0.0.1:8080/ws/chat?name=bench{i}' PROTO=mega STATS=http://127.0.0.1:8080/debug/mem ;;
+    mega-join)  "$BIN/megaserver" --addr 127.0.0.1:8080 --join >>"$log" 2>&1 & PID=$!
+                URL='ws://127.0.0.1:8080/ws/chat?name=bench{i}' PROTO=mega STATS=http://127.0.0.1:8080/debug/mem ;;
+    centrifuge) "$BIN/centrifuge-bench" --addr 127.0.0.1:9002 >>"$log" 2>&1 & PID=$!
+                URL=ws://127.0.0.1:9002/connection/websocket PROTO=centrifuge STATS=http://127.0.0.1:9002/debug/mem ;;
+    *) echo "unknown server $label" >&2; exit 2 ;;
+  esac
+  SERVERS+=("$PID")
+  for _ in $(seq 100); do
+    curl -fsS -o /dev/null "$STATS" 2>/dev/null && return 0
+    kill -0 "$PID" 2>/dev/null || { echo "$label exited; see $log" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "$label did not start; see $log" >&2
+  exit 1
+}
+
+stop() {
+  local pid=$1
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() { for p in "${SERVERS[@]}"; do stop "$p"; done; }
+trap cleanup EXIT
+
+# enough_memory N: refuse to start a run that could exhaust memory
+# (about 60 KB per connection for client plus server, generously).
+enough_memory() {
+  local need=$(( $1 * 60 / 1024 + 512 ))
+  local avail=$(( $(awk '/MemAvailable/ {print $2}' /proc/meminfo) / 1024 ))
+  if (( avail < need )); then say "skipping $1 connections: ${avail} MiB available, want ${need} MiB"; return 1; fi
+}
+
+# bench LOG ARGS...: one megabench run, its summary line on the terminal.
+bench() {
+  local log=$1; shift
+  if "$BIN/megabench" "$@" >"$log" 2>&1; then
+    say "  $(grep -E '^deliveries|^per conn' "$log" | head -1) | $(grep -E '^server' "$log" | cut -c14- )"
+  else
+    say "  FAILED: $(tail -1 "$log")"
+  fi
+}
+
+fanout() {
+  mkdir -p "$OUT/fanout"
+  for n in $SIZES; do
+    enough_memory "$n" || continue
+    for rep in $(seq "$REPS"); do
+      for label in $FANOUT; do
+        say "fanout: $label, $n subscribers, run $rep/$REPS"
+        start "$label"
+        bench "$OUT/logs/fanout-$label-$n-$rep.txt" --protocol "$PROTO" --url "$URL" --clients "$n" \
+          --duration "$DURATION" --warmup 2s --pid "$PID" --label "$label" --progress 0 \
+          --json "$OUT/fanout/$label-$n-$rep.json"
+        stop "$PID"
+      done
+    done
+  done
+  "$BIN/megabench" table "$OUT"/fanout/*.json | tee "$OUT/fanout.md"
+}
+
+idle() {
+  mkdir -p "$OUT/idle"
+  for n in $IDLE_SIZES; do
+    enough_memory "$n" || continue
+    local addrs=127.0.0.1
+    (( n > 25000 )) && addrs=127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4  # ~28k ephemeral ports per source address
+    for rep in $(seq "$REPS"); do
+      for label in $IDLE; do
+        say "idle: $label, $n connections, run $rep/$REPS"
+        start "$label"
+        bench "$OUT/logs/idle-$label-$n-$rep.txt" --idle --protocol "$PROTO" --url "$URL" --clients "$n" \
+          --duration 5s --settle 3s --pid "$PID" --stats-url "$STATS" --label "$label" --progress 0 \
+          --local-addrs "$addrs" --json "$OUT/idle/$label-$n-$rep.json"
+        stop "$PID"
+      done
+    done
+  done
+  "$BIN/megabench" table --baselines raw-reader,centrifuge "$OUT"/idle/*.json | tee "$OUT/idle.md"
+}
+
+cluster() {
+  mkdir -p "$OUT/cluster"
+  say "cluster: 3-node NATS cluster, 3 mega instances (one per node)"
+  "$BIN/natscluster" --nodes 3 --port 4322 --route-port 6322 >"$OUT/logs/natscluster.log" 2>&1 &
+  local nats=$!
+  SERVERS+=("$nats")
+  for _ in $(seq 100); do [ "$(wc -l <"$OUT/logs/natscluster.log")" -ge 3 ] && break; sleep 0.1; done
+  local pids=() urls=()
+  for i in 0 1 2; do
+    "$BIN/megaserver" --addr "127.0.0.1:818$i" --nats "nats://127.0.0.1:432$((2 + i))" >>"$OUT/logs/cluster-mega$i.log" 2>&1 &
+    pids+=("$!")
+    SERVERS+=("$!")
+    urls+=("ws://127.0.0.1:818$i/ws/chat?name=i$i-{i}")
+  done
+  for i in 0 1 2; do
+    for _ in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:818$i/readyz" 2>/dev/null && break; sleep 0.1; done
+  done
+  local all
+  all=$(IFS=,; echo "${urls[*]}")
+  for rep in $(seq "$REPS"); do
+    # Subscribers on all three instances, the publisher on the first: the
+    # first URL's subscribers are the local case, the others cross NATS.
+    say "cluster: $CLUSTER_CLIENTS subscribers over 3 instances, $CLUSTER_RATE broadcasts/s, run $rep/$REPS"
+    bench "$OUT/logs/cluster-$rep.txt" --protocol mega --url "$all" --pub-url "${urls[0]}" \
+      --clients "$CLUSTER_CLIENTS" --rate "$CLUSTER_RATE" --duration "$DURATION" --warmup 2s \
+      --pid "$(IFS=,; echo "${pids[*]}"),$nats" --label mega-cluster --progress 0 \
+      --json "$OUT/cluster/mega-cluster-$rep.json"
+  done
+  for p in "${pids[@]}" "$nats"; do stop "$p"; done
+  "$BIN/megabench" table "$OUT"/cluster/*.json | tee "$OUT/cluster.md"
+}
+
+for s in $SCENARIOS; do
+  case $s in
+    fanout | idle | cluster) "$s" ;;
+    *) echo "unknown scenario $s (fanout, idle, cluster)" >&2; exit 2 ;;
+  esac
+done
+say "reports and tables in $OUT"
