@@ -149,6 +149,7 @@ func (i *Instance) openBuses(ctx context.Context) error {
 	bc := i.cfg.Services.Buses[wsc.Bus]
 	b, err := bus.Open(ctx, bus.Options{
 		URL:    bc.URL,
+		NoEcho: true, // the connection serves only the clusters, which skip their own echo
 		Name:   "mega/" + strings.Join(i.cfg.Apps, ",") + "/" + i.id,
 		Logger: i.log.With().Str("bus", wsc.Bus).Logger(),
 		OnReconnect: func() {

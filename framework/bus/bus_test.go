@@ -368,3 +368,27 @@ func freePort(t *testing.T) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+func TestNoEchoSkipsOwnPublishesOnly(t *testing.T) {
+	is := is.New(t)
+	b, err := bus.Open(context.Background(), bus.Options{URL: "embedded", Name: "mega/test/noecho", NoEcho: true})
+	is.NoErr(err)
+	defer b.Close(context.Background())
+	ch := make(chan *nats.Msg, 16)
+	_, err = b.SubscribeChan("mega.test.echo", ch)
+	is.NoErr(err)
+	is.NoErr(b.Conn().Flush())
+
+	is.NoErr(b.Conn().Publish("mega.test.echo", []byte("own")))
+	other, err := nats.Connect(b.ClientURL())
+	is.NoErr(err)
+	defer other.Close()
+	is.NoErr(other.Publish("mega.test.echo", []byte("peer")))
+	is.NoErr(other.Flush())
+
+	// The server handles one connection's messages in order, so once the
+	// peer's message is here, the own one would have been delivered first.
+	m := receive(t, ch)
+	is.Equal(string(m.Data), "peer")
+	is.Equal(len(ch), 0)
+}

@@ -19,8 +19,8 @@ type countingClient struct{ n atomic.Int64 }
 
 func (c *countingClient) Send([]byte) { c.n.Add(1) }
 
-func benchConn(b *testing.B, url string) *nats.Conn {
-	nc, err := nats.Connect(url)
+func benchConn(b *testing.B, url string, opts ...nats.Option) *nats.Conn {
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -42,12 +42,20 @@ func awaitCount(b *testing.B, n *atomic.Int64, want int64) {
 // a client on instance B (publish, NATS, receive, decode, deliver), and
 // BenchmarkRawNATS the same payload over plain NATS pub/sub in the same
 // process: the baseline for docs/performance.md.
+//
+// The noecho variant opens its connections with nats.NoEcho, as the bus
+// does: the server does not send an instance its own broadcasts back.
 func BenchmarkClusterBroadcast(b *testing.B) {
+	b.Run("echo", func(b *testing.B) { benchClusterBroadcast(b) })
+	b.Run("noecho", func(b *testing.B) { benchClusterBroadcast(b, nats.NoEcho()) })
+}
+
+func benchClusterBroadcast(b *testing.B, opts ...nats.Option) {
 	s := natstest.StartServer(b)
 	var hubs [2]*hub.Hub
 	for i := range hubs {
 		hubs[i] = hub.New()
-		cl, err := cluster.New(benchConn(b, natstest.URL(s)), hubs[i], cluster.Options{
+		cl, err := cluster.New(benchConn(b, natstest.URL(s), opts...), hubs[i], cluster.Options{
 			App: "bench", Roster: cluster.RosterNone, PendingMsgs: 1 << 20,
 		})
 		if err != nil {
