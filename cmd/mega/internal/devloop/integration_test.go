@@ -1,0 +1,410 @@
+//go:build unix
+
+package devloop
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
+	"github.com/matryer/is"
+)
+
+// The integration tests run the real loop (go build, the embedded NATS,
+// fsnotify) on testdata/app, a small mega app, copied to a temp dir with a
+// go.mod that points at this checkout.
+
+// firstBuild bounds the first build of the fixture (a cold build cache
+// compiles the framework and nats-server).
+const firstBuild = 3 * time.Minute
+
+// repoRoot finds the checkout this package is in.
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := filepath.Abs(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && strings.HasPrefix(string(data), "module github.com/megaframework/mega\n") {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("cannot find the mega checkout above", dir)
+		}
+		dir = parent
+	}
+}
+
+// copyFixture copies testdata/app to a temp dir and writes its go.mod: the
+// checkout's requirements (so it builds offline from the module cache),
+// plus mega itself replaced by the checkout.
+func copyFixture(t testing.TB) string {
+	t.Helper()
+	root := repoRoot(t)
+	dst := t.TempDir()
+	err := filepath.WalkDir("testdata/app", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel("testdata/app", p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gomod, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString("module devfixture\n\n")
+	inRequire := false
+	for _, line := range strings.Split(string(gomod), "\n") {
+		switch {
+		case strings.HasPrefix(line, "go "):
+			b.WriteString(line + "\n\nrequire github.com/megaframework/mega v0.0.0\n\n")
+		case line == "require (":
+			inRequire = true
+			b.WriteString(line + "\n")
+		case inRequire:
+			b.WriteString(line + "\n")
+			inRequire = line != ")"
+		case strings.HasPrefix(line, "require "):
+			b.WriteString(line + "\n")
+		}
+	}
+	b.WriteString("\nreplace github.com/megaframework/mega => " + root + "\n")
+	if err := os.WriteFile(filepath.Join(dst, "go.mod"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gosum, err := os.ReadFile(filepath.Join(root, "go.sum"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dst, "go.sum"), gosum, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// devRun is mega dev running in the test process.
+type devRun struct {
+	dir  string
+	port int
+	out  *syncBuffer
+	stop func() error
+}
+
+func startDev(t *testing.T, opts Options) *devRun {
+	t.Helper()
+	dir := copyFixture(t)
+	out := &syncBuffer{}
+	port := freePorts(t, max(opts.Instances, 1))
+	opts.Dir, opts.Port, opts.Out = dir, port, out
+	if opts.Delay == 0 {
+		opts.Delay = 50 * time.Millisecond
+	}
+	opts.Env = setEnv(os.Environ(), "NATS_URL", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, opts) }()
+	stopped := false
+	var err error
+	stop := func() error {
+		if stopped {
+			return err
+		}
+		stopped = true
+		cancel()
+		select {
+		case err = <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatal("mega dev did not stop within 30s")
+		}
+		if t.Failed() || os.Getenv("DEVLOOP_SHOW") != "" {
+			t.Logf("mega dev output:\n%s", out.String())
+		}
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return &devRun{dir: dir, port: port, out: out, stop: stop}
+}
+
+// edit rewrites a file of the app the way an editor saves it.
+func (d *devRun) edit(t *testing.T, rel string, fn func(string) string) {
+	t.Helper()
+	p := filepath.Join(d.dir, filepath.FromSlash(rel))
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(fn(string(data))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (d *devRun) waitVersion(t *testing.T, port int, v string, timeout time.Duration) {
+	t.Helper()
+	waitFor(t, timeout, "version "+v+" on port "+strconv.Itoa(port), func() bool {
+		return fetch(portURL(port, "/version")) == v
+	})
+}
+
+func (d *devRun) waitOutput(t *testing.T, s string, timeout time.Duration) {
+	t.Helper()
+	waitFor(t, timeout, "output "+strconv.Quote(s), func() bool { return strings.Contains(d.out.String(), s) })
+}
+
+// natsPort is the port of the NATS server mega dev hosts, from its banner.
+func (d *devRun) natsPort(t *testing.T) int {
+	t.Helper()
+	m := regexp.MustCompile(`NATS at nats://127\.0\.0\.1:(\d+)`).FindStringSubmatch(d.out.String())
+	if m == nil {
+		t.Fatal("no NATS address in the output")
+	}
+	p, _ := strconv.Atoi(m[1])
+	return p
+}
+
+// eventStream is a browser's view of /_mega/dev/events.
+type eventStream struct {
+	lines chan string // data lines; closed when the stream ends
+	body  io.Closer
+}
+
+func openEvents(t *testing.T, port int) *eventStream {
+	t.Helper()
+	res, err := http.Get(portURL(port, "/_mega/dev/events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("GET /_mega/dev/events: %s", res.Status)
+	}
+	es := &eventStream{lines: make(chan string, 64), body: res.Body}
+	go func() {
+		defer close(es.lines)
+		sc := bufio.NewScanner(res.Body)
+		for sc.Scan() {
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				es.lines <- data
+			}
+		}
+	}()
+	t.Cleanup(func() { res.Body.Close() })
+	return es
+}
+
+// expect waits for a data line containing every part.
+func (es *eventStream) expect(t *testing.T, parts ...string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case line, ok := <-es.lines:
+			if !ok {
+				t.Fatalf("the event stream ended before %q", parts)
+			}
+			all := true
+			for _, p := range parts {
+				all = all && strings.Contains(line, p)
+			}
+			if all {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no event with %q", parts)
+		}
+	}
+}
+
+// expectEnd waits for the stream to end: its process stopped.
+func (es *eventStream) expectEnd(t *testing.T) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case _, ok := <-es.lines:
+			if !ok {
+				return
+			}
+		case <-deadline:
+			t.Fatal("the event stream did not end")
+		}
+	}
+}
+
+func fetchHTML(t *testing.T, port int, path string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, portURL(port, path), nil)
+	req.Header.Set("Accept", "text/html,application/xhtml+xml")
+	res, err := noKeepAlive.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return string(body)
+}
+
+func TestDevLoopOnRealApp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a real app several times")
+	}
+	is := is.New(t)
+	d := startDev(t, Options{})
+	d.waitVersion(t, d.port, "v1", firstBuild)
+	d.waitOutput(t, "ready: app:"+strconv.Itoa(d.port), 10*time.Second)
+	natsPort := d.natsPort(t)
+
+	// Pages get the live-reload script.
+	is.True(strings.Contains(fetchHTML(t, d.port, "/"), `<script src="/_mega/dev.js"></script></body>`))
+
+	// A static file is served from disk: browsers reload, nothing builds.
+	events := openEvents(t, d.port)
+	events.expect(t, `"id"`) // hello
+	d.edit(t, "static/style.css", func(string) string { return "h1 { color: tomato; }\n" })
+	events.expect(t, `"type":"reload"`, `static/style.css`)
+	is.Equal(fetch(portURL(d.port, "/static/style.css")), "h1 { color: tomato; }\n")
+	is.Equal(strings.Count(d.out.String(), "building…"), 1)
+
+	// An edited Go file is rebuilt and the new version serves; the page's
+	// event stream ends with the old process (the script then reloads).
+	d.edit(t, "main.go", func(s string) string { return strings.Replace(s, `"v1"`, `"v2"`, 1) })
+	d.waitVersion(t, d.port, "v2", time.Minute)
+	events.expectEnd(t)
+	d.waitOutput(t, "after the save", 10*time.Second)
+
+	// A compile error keeps v2 answering and is printed, file:line first.
+	events = openEvents(t, d.port)
+	d.edit(t, "main.go", func(s string) string { return s + "\nvar broken = undefinedThing\n" })
+	d.waitOutput(t, "undefined: undefinedThing", time.Minute)
+	is.True(regexp.MustCompile(`(?m)^\./main\.go:\d+:\d+: undefined: undefinedThing$`).MatchString(d.out.String()))
+	is.True(strings.Contains(d.out.String(), "keeps running the previous build"))
+	events.expect(t, `"ok":false`, `undefinedThing`) // the page shows it
+	is.Equal(fetch(portURL(d.port, "/version")), "v2")
+
+	// Fixing it brings the new version.
+	d.edit(t, "main.go", func(s string) string {
+		s = strings.Replace(s, "\nvar broken = undefinedThing\n", "", 1)
+		return strings.Replace(s, `"v2"`, `"v3"`, 1)
+	})
+	d.waitVersion(t, d.port, "v3", time.Minute)
+
+	// Stopping leaves no process, no listener and no tmp/.
+	is.NoErr(d.stop())
+	assertAllGone(t, nil, d.port, natsPort)
+	_, err := os.Stat(filepath.Join(d.dir, "tmp"))
+	is.True(os.IsNotExist(err))
+}
+
+func TestDevLoopTwoInstancesShareTheBus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a real app")
+	}
+	is := is.New(t)
+	d := startDev(t, Options{Instances: 2})
+	a, b := d.port, d.port+1
+	d.waitVersion(t, a, "v1", firstBuild)
+	d.waitVersion(t, b, "v1", 10*time.Second)
+	natsPort := d.natsPort(t)
+	chatCrosses(t, a, b)
+
+	// Restarts keep the bus: the new processes meet on the same NATS.
+	d.edit(t, "main.go", func(s string) string { return strings.Replace(s, `"v1"`, `"v2"`, 1) })
+	d.waitVersion(t, a, "v2", time.Minute)
+	d.waitVersion(t, b, "v2", 10*time.Second)
+	chatCrosses(t, b, a)
+	for _, p := range []int{a, b} {
+		is.True(strings.Contains(d.out.String(), "[app:"+strconv.Itoa(p)+"] ")) // each instance's lines are prefixed
+	}
+
+	is.NoErr(d.stop())
+	assertAllGone(t, nil, a, b, natsPort)
+}
+
+// chatCrosses connects ann to one instance and bob to the other and checks
+// that ann's chat message reaches bob.
+func chatCrosses(t *testing.T, from, to int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dial := func(port int, name string) *websocket.Conn {
+		u := "ws://127.0.0.1:" + strconv.Itoa(port) + "/ws/chat?name=" + url.QueryEscape(name)
+		c, _, err := websocket.Dial(ctx, u, nil)
+		if err != nil {
+			t.Fatalf("dial %s: %v", u, err)
+		}
+		t.Cleanup(func() { c.CloseNow() })
+		var welcome map[string]any
+		if err := wsjson.Read(ctx, c, &welcome); err != nil || welcome["type"] != "welcome" {
+			t.Fatalf("no welcome from port %d: %v %v", port, welcome, err)
+		}
+		return c
+	}
+	ann, bob := dial(from, "ann"), dial(to, "bob")
+	defer ann.Close(websocket.StatusNormalClosure, "")
+	defer bob.Close(websocket.StatusNormalClosure, "")
+
+	// Wait until ann's instance sees bob in the cluster roster.
+	for i := 0; ; i++ {
+		if err := wsjson.Write(ctx, ann, map[string]any{"type": "roster.get", "ref": strconv.Itoa(i)}); err != nil {
+			t.Fatal(err)
+		}
+		var reply struct {
+			Type    string   `json:"type"`
+			Payload []string `json:"payload"`
+		}
+		if err := wsjson.Read(ctx, ann, &reply); err != nil {
+			t.Fatalf("roster: %v", err)
+		}
+		if reply.Type == "roster" && strings.Contains(strings.Join(reply.Payload, ","), "bob") {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("bob never showed in ann's roster")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if err := wsjson.Write(ctx, ann, map[string]any{"type": "chat.send", "payload": map[string]string{"text": "hi bob"}}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		var msg struct {
+			Type    string            `json:"type"`
+			Payload map[string]string `json:"payload"`
+		}
+		if err := wsjson.Read(ctx, bob, &msg); err != nil {
+			t.Fatalf("bob got no chat message from port %d on port %d: %v", from, to, err)
+		}
+		if msg.Type == "chat.message" {
+			if msg.Payload["from"] != "ann" || msg.Payload["text"] != "hi bob" {
+				t.Fatalf("bob got %v", msg.Payload)
+			}
+			return
+		}
+	}
+}
