@@ -153,7 +153,7 @@ func startDev(t *testing.T, opts Options) *devRun {
 }
 
 // edit rewrites a file of the app the way an editor saves it.
-func (d *devRun) edit(t *testing.T, rel string, fn func(string) string) {
+func (d *devRun) edit(t testing.TB, rel string, fn func(string) string) {
 	t.Helper()
 	p := filepath.Join(d.dir, filepath.FromSlash(rel))
 	data, err := os.ReadFile(p)
@@ -165,20 +165,20 @@ func (d *devRun) edit(t *testing.T, rel string, fn func(string) string) {
 	}
 }
 
-func (d *devRun) waitVersion(t *testing.T, port int, v string, timeout time.Duration) {
+func (d *devRun) waitVersion(t testing.TB, port int, v string, timeout time.Duration) {
 	t.Helper()
 	waitFor(t, timeout, "version "+v+" on port "+strconv.Itoa(port), func() bool {
 		return fetch(portURL(port, "/version")) == v
 	})
 }
 
-func (d *devRun) waitOutput(t *testing.T, s string, timeout time.Duration) {
+func (d *devRun) waitOutput(t testing.TB, s string, timeout time.Duration) {
 	t.Helper()
 	waitFor(t, timeout, "output "+strconv.Quote(s), func() bool { return strings.Contains(d.out.String(), s) })
 }
 
 // natsPort is the port of the NATS server mega dev hosts, from its banner.
-func (d *devRun) natsPort(t *testing.T) int {
+func (d *devRun) natsPort(t testing.TB) int {
 	t.Helper()
 	m := regexp.MustCompile(`NATS at nats://127\.0\.0\.1:(\d+)`).FindStringSubmatch(d.out.String())
 	if m == nil {

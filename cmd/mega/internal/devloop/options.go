@@ -20,6 +20,15 @@ const (
 	MaxInstances = 16
 )
 
+// ErrInvalid is matched (errors.Is) by the error Run returns when an option
+// is out of range: a usage error.
+var ErrInvalid = errors.New("invalid option")
+
+type invalidError struct{ error }
+
+func (e invalidError) Is(target error) bool { return target == ErrInvalid }
+func (e invalidError) Unwrap() error        { return e.error }
+
 // Options configure a dev loop. The zero value of a field means its
 // default.
 type Options struct {
@@ -58,14 +67,14 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	dir, err := filepath.Abs(o.Dir)
 	if err != nil {
-		return o, fmt.Errorf("mega dev: --dir %s: %w", o.Dir, err)
+		return o, fmt.Errorf("--dir %s: %w", o.Dir, err)
 	}
 	o.Dir = dir
 	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return o, fmt.Errorf("mega dev: %s has no go.mod: run mega dev in an app's directory, or pass --dir", dir)
+			return o, fmt.Errorf("%s has no go.mod: run mega dev in an app's directory, or pass --dir", dir)
 		}
-		return o, fmt.Errorf("mega dev: %w", err)
+		return o, err
 	}
 	if o.Instances == 0 {
 		o.Instances = 1
@@ -102,7 +111,7 @@ func (o Options) withDefaults() (Options, error) {
 		errs = append(errs, fmt.Errorf("--grace: must not be negative, got %s", o.Grace))
 	}
 	if len(errs) > 0 {
-		return o, fmt.Errorf("mega dev: %w", errors.Join(errs...))
+		return o, invalidError{errors.Join(errs...)}
 	}
 	return o, nil
 }

@@ -15,8 +15,3 @@ func signalGroup(pid int, sig syscall.Signal) error {
 	}
 	return err
 }
-
-// groupAlive reports whether any process is left in the group led by pid.
-func groupAlive(pid int) bool {
-	return syscall.Kill(-pid, 0) == nil
-}

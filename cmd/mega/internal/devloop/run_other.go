@@ -8,5 +8,5 @@ import (
 )
 
 func run(context.Context, Options) error {
-	return errors.New("mega dev: process groups are needed to stop apps cleanly; this system has none (use Linux, macOS or WSL)")
+	return errors.New("mega dev needs Unix process groups to stop apps cleanly: use Linux, macOS or WSL")
 }

@@ -144,7 +144,7 @@ func (s *supervisor) start(ctx context.Context) error {
 		s.madeTmp = true
 	}
 	if err := os.MkdirAll(s.tmpDir, 0o755); err != nil {
-		return fmt.Errorf("mega dev: %w", err)
+		return err
 	}
 	url := lookupEnv(s.opts.Env, envNATS)
 	if url == "" || url == bus.EmbeddedURL {
@@ -154,7 +154,7 @@ func (s *supervisor) start(ctx context.Context) error {
 	}
 	b, err := bus.Open(ctx, bus.Options{URL: url, Name: "mega-dev", BusName: "mega dev", Logger: zerolog.Nop()})
 	if err != nil {
-		return fmt.Errorf("mega dev: %w", err)
+		return err
 	}
 	s.bus = b
 	s.natsURL = b.ClientURL()
