@@ -1,0 +1,137 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/megaframework/mega/generator"
+)
+
+func generateCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "generate",
+		Aliases:   []string{"g"},
+		Usage:     "add a WebSocket channel or a REST resource, with tests, to an app",
+		UsageText: "mega generate channel NAME\nmega generate resource NAME field:type...",
+		Description: "Run inside an app made by mega new (or pass --dir). Each generator writes its\n" +
+			"files and their tests, adds support files the app lacks, and registers the new\n" +
+			"code once, above the \"" + generator.Marker + "\" line of apps/main/app.go. Running it twice\n" +
+			"changes nothing; existing files with other content are refused unless --force.",
+		Subcommands: []*cli.Command{channelCommand(), resourceCommand()},
+		Action:      unknownCommand,
+	}
+}
+
+// generateFlags are the flags every generator takes.
+func generateFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "dir", Usage: "the app's root `DIR`, where its go.mod is (default: the nearest go.mod at or above the working directory)"},
+		&cli.StringFlag{Name: "app", Value: "main", Usage: "the app `NAME` under apps/ to add to"},
+		&cli.BoolFlag{Name: "force", Usage: "overwrite the files this generator writes when they exist"},
+		&cli.BoolFlag{Name: "dry-run", Usage: "print the files that would be written or changed; write nothing"},
+	}
+}
+
+func channelCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "channel",
+		Usage:     "add a WebSocket channel at /ws/NAME",
+		ArgsUsage: "NAME",
+		Description: "Writes apps/main/NAME_channel.go (a channel that joins presence and broadcasts\n" +
+			"NAME.send as NAME.message) and NAME_channel_test.go, and mounts it at /ws/NAME with\n" +
+			"the ?name= identity and presence events. NAME is snake case: lowercase letters and\n" +
+			"digits, words joined by single underscores.\n\n" +
+			"Example:\n\n" +
+			"   mega generate channel notifications",
+		Flags:  generateFlags(),
+		Action: runChannel,
+	}
+}
+
+func resourceCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "resource",
+		Usage:     "add a REST resource at /api/NAME, stored in SQLite",
+		ArgsUsage: "NAME field:type...",
+		Description: "Writes apps/main/NAME.go (the type, the table, created at start, and the handlers\n" +
+			"for GET/POST /api/NAME and GET/PUT/DELETE /api/NAME/{id}) and NAME_test.go, and\n" +
+			"mounts it. NAME is a snake-case plural; its singular names the Go type (posts →\n" +
+			"Post; --singular to choose). Every resource has id, createdAt and updatedAt.\n\n" +
+			"Field types:\n\n" +
+			"   string   required text, at most 255 characters\n" +
+			"   text     optional text, at most 65535 characters\n" +
+			"   int      optional whole number (0 when absent)\n" +
+			"   bool     optional true or false (false when absent)\n" +
+			"   time     required time in RFC 3339, e.g. 2026-01-02T15:04:05Z\n\n" +
+			"Example:\n\n" +
+			"   mega generate resource posts title:string body:text views:int published_at:time",
+		Flags: append(generateFlags(),
+			&cli.StringFlag{Name: "singular", Usage: "the singular of NAME, which names the Go type (default: guessed, e.g. categories → category)"},
+		),
+		Action: runResource,
+	}
+}
+
+func runChannel(c *cli.Context) error {
+	switch {
+	case c.NArg() == 0:
+		return usagef(c, "missing NAME, e.g. mega generate channel notifications")
+	case c.NArg() > 1:
+		return usagef(c, "want one NAME, got %d arguments: %q", c.NArg(), c.Args().Slice())
+	}
+	plan, err := generator.Channel(generator.ChannelOptions{
+		Dir:   c.String("dir"),
+		App:   c.String("app"),
+		Name:  c.Args().First(),
+		Force: c.Bool("force"),
+	})
+	if err != nil {
+		return checkArgs(c, err)
+	}
+	return writePlan(c, plan)
+}
+
+func runResource(c *cli.Context) error {
+	if c.NArg() == 0 {
+		return usagef(c, "missing NAME and fields, e.g. mega generate resource posts title:string body:text")
+	}
+	name := c.Args().First()
+	if err := generator.CheckName("resource", name); err != nil {
+		return checkArgs(c, err)
+	}
+	fields, err := generator.ParseFields(c.Args().Tail())
+	if err != nil {
+		return checkArgs(c, err)
+	}
+	plan, err := generator.Resource(generator.ResourceOptions{
+		Dir:      c.String("dir"),
+		App:      c.String("app"),
+		Name:     name,
+		Singular: c.String("singular"),
+		Fields:   fields,
+		Force:    c.Bool("force"),
+	})
+	if err != nil {
+		return checkArgs(c, err)
+	}
+	return writePlan(c, plan)
+}
+
+// writePlan writes plan with progress lines, or only prints it with --dry-run.
+func writePlan(c *cli.Context, plan *generator.Plan) error {
+	out := c.App.Writer
+	dry := c.Bool("dry-run")
+	if err := plan.Write(out, dry); err != nil {
+		return err
+	}
+	switch {
+	case dry:
+		fmt.Fprintln(out, "\nDry run: nothing was written.")
+	case len(plan.Written()) == 0:
+		fmt.Fprintln(out, "\nNothing to do: the app already has all of it.")
+	default:
+		fmt.Fprintln(out, "\nDone. Run the new tests with: go test ./...")
+	}
+	return nil
+}

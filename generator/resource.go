@@ -1,0 +1,137 @@
+package generator
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// ResourceOptions says what Resource adds.
+type ResourceOptions struct {
+	// Dir is the app's root (the directory of its go.mod); when empty, the
+	// nearest one at or above the working directory.
+	Dir string
+	// App is the directory under apps/ to add to; "main" when empty.
+	App string
+	// Name is the resource's plural, snake-case name: its table, URL path
+	// (/api/<name>) and file (apps/<app>/<name>.go).
+	Name string
+	// Singular overrides the singular form guessed from Name, which names
+	// the Go type (rooms → Room).
+	Singular string
+	// Fields are the resource's fields, besides id, createdAt and updatedAt.
+	Fields []Field
+	// Force overwrites the resource's files when they exist.
+	Force bool
+}
+
+// resourceData is what the resource templates use.
+type resourceData struct {
+	// Package, Import and App locate the app (see appData).
+	Package, Import, App string
+	// Name is the plural snake-case name; Table and URL follow from it.
+	Name, Table, URL string
+	// Type is the Go type of one record (Room), Plural the exported plural
+	// (Rooms), Var the unexported prefix (rooms), Label the singular for
+	// people ("room").
+	Type, Plural, Var, Label string
+	Fields                   []fieldData
+	// Unknown is a field name the resource does not have, for tests.
+	Unknown string
+}
+
+// First is the first field, which tests send with the wrong type.
+func (d resourceData) First() fieldData { return d.Fields[0] }
+
+// Required returns the first field a request must give, or nil.
+func (d resourceData) Required() *fieldData {
+	for i := range d.Fields {
+		if d.Fields[i].Required() {
+			return &d.Fields[i]
+		}
+	}
+	return nil
+}
+
+// CreateJSON is a valid create request body, UpdateJSON a valid update.
+func (d resourceData) CreateJSON() string { return d.body(1, "", "") }
+
+// UpdateJSON is a valid replace request body.
+func (d resourceData) UpdateJSON() string { return d.body(2, "", "") }
+
+// WrongJSON is CreateJSON with the first field of the wrong type.
+func (d resourceData) WrongJSON() string { return d.body(1, d.Fields[0].JSON, d.Fields[0].wrong()) }
+
+// UnknownJSON is CreateJSON plus a field the resource does not have.
+func (d resourceData) UnknownJSON() string {
+	return strings.TrimSuffix(d.body(1, "", ""), "}") + fmt.Sprintf(`, "%s": 1}`, d.Unknown)
+}
+
+// body returns a JSON object with sample n of every field, except that
+// field key (when not empty) gets value.
+func (d resourceData) body(n int, key, value string) string {
+	parts := make([]string, len(d.Fields))
+	for i, f := range d.Fields {
+		v := f.sample(n)
+		if f.JSON == key {
+			v = value
+		}
+		parts[i] = fmt.Sprintf(`"%s": %s`, f.JSON, v)
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+// Resource plans a REST resource in an existing app: apps/<app>/<name>.go
+// (the type, the table, the handlers), apps/<app>/<name>_test.go, the
+// support files they need when missing, and one registration in app.go.
+func Resource(opts ResourceOptions) (*Plan, error) {
+	if err := CheckName("resource", opts.Name); err != nil {
+		return nil, err
+	}
+	if len(opts.Fields) == 0 {
+		return nil, invalid("a resource needs at least one field, e.g. title:string body:text (types: %s)", strings.Join(FieldTypes, ", "))
+	}
+	a, err := findApp(opts.Dir, opts.App)
+	if err != nil {
+		return nil, err
+	}
+	g, err := resourceFiles(a.data, opts)
+	if err != nil {
+		return nil, err
+	}
+	return a.addPlan(g.files, g.reg, opts.Force)
+}
+
+// resourceFiles renders one resource for the app described by app.
+func resourceFiles(app appData, opts ResourceOptions) (*generated, error) {
+	one := opts.Singular
+	if one == "" {
+		one = singular(opts.Name)
+	} else if !identPattern.MatchString(one) {
+		return nil, invalid("--singular %q: use snake case like the name, e.g. %q", one, suggestIdent(one))
+	}
+	d := resourceData{
+		Package: app.Package, Import: app.Import, App: app.App,
+		Name: opts.Name, Table: opts.Name, URL: "/api/" + opts.Name,
+		Type: goName(one), Plural: goName(opts.Name), Var: lowerCamel(opts.Name),
+		Label: strings.ReplaceAll(one, "_", " "),
+	}
+	if d.Type == d.Plural {
+		d.Plural += "List" // sheep: type Sheep, mountSheepList
+	}
+	for _, f := range opts.Fields {
+		d.Fields = append(d.Fields, newFieldData(f))
+	}
+	d.Unknown = "nope"
+	for slices.ContainsFunc(d.Fields, func(f fieldData) bool { return f.JSON == d.Unknown }) {
+		d.Unknown += "_x"
+	}
+	files, err := render("resource", d, names{app: app.App, name: opts.Name}, mustCreate)
+	if err != nil {
+		return nil, err
+	}
+	return &generated{files: files, reg: registration{
+		stmt: fmt.Sprintf("if err := mount%s(app, db); err != nil {\n\treturn nil, err\n}", d.Plural),
+		key:  fmt.Sprintf("mount%s(app, db)", d.Plural),
+	}}, nil
+}

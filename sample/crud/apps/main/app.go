@@ -1,0 +1,27 @@
+// Package mainapp is the app "main": the chat page at /, the chat
+// channel at /ws/chat and the REST resources under /api.
+package mainapp
+
+import (
+	mega "github.com/megaframework/mega/framework"
+	_ "modernc.org/sqlite" // the "sqlite" driver of services.databases
+)
+
+// New builds the app from what mega.yaml gives it: its settings, a logger
+// and the database services.databases.main. mega.Main calls it at boot.
+func New(env *mega.Env) (*mega.App, error) {
+	db, err := env.Database("main")
+	if err != nil {
+		return nil, err
+	}
+	app := env.NewApp()
+	r := app.Router()
+	mountPage(r)
+	app.Channel("/ws/chat", newChat(), mega.WithAuth(chatAuth), mega.WithPresenceEvents())
+	if err := mountRooms(app, db); err != nil {
+		return nil, err
+	}
+	// mega:routes (mega generate adds resources and channels above this
+	// line, where app, r and db are in scope; keep it)
+	return app, nil
+}

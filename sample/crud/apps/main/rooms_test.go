@@ -1,0 +1,115 @@
+package mainapp_test
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/matryer/is"
+
+	mainapp "crud/apps/main"
+)
+
+func TestRoomsCRUD(t *testing.T) {
+	is := is.New(t)
+	srv := startApp(t)
+	base := srv.URL + "/api/rooms"
+
+	var list []mainapp.Room
+	status, _ := apiCall(t, http.MethodGet, base, "", &list)
+	is.Equal(status, http.StatusOK)
+	is.Equal(len(list), 0) // a fresh database
+
+	var created mainapp.Room
+	status, _ = apiCall(t, http.MethodPost, base, `{"name": "name one", "topic": "topic one"}`, &created)
+	is.Equal(status, http.StatusCreated)
+	is.True(created.ID > 0)
+	is.Equal(created.Name, "name one")
+	is.Equal(created.Topic, "topic one")
+	is.True(!created.CreatedAt.IsZero())
+	is.Equal(created.UpdatedAt, created.CreatedAt)
+	one := fmt.Sprintf("%s/%d", base, created.ID)
+
+	var got mainapp.Room
+	status, _ = apiCall(t, http.MethodGet, one, "", &got)
+	is.Equal(status, http.StatusOK)
+	is.Equal(got, created)
+
+	status, _ = apiCall(t, http.MethodGet, base, "", &list)
+	is.Equal(status, http.StatusOK)
+	is.Equal(list, []mainapp.Room{created})
+
+	var updated mainapp.Room
+	status, _ = apiCall(t, http.MethodPut, one, `{"name": "name two", "topic": "topic two"}`, &updated)
+	is.Equal(status, http.StatusOK)
+	is.Equal(updated.ID, created.ID)
+	is.Equal(updated.Name, "name two")
+	is.Equal(updated.Topic, "topic two")
+	is.Equal(updated.CreatedAt, created.CreatedAt)
+	is.True(!updated.UpdatedAt.Before(created.UpdatedAt))
+
+	status, _ = apiCall(t, http.MethodGet, one, "", &got)
+	is.Equal(status, http.StatusOK)
+	is.Equal(got, updated) // the change was stored
+
+	status, _ = apiCall(t, http.MethodDelete, one, "", nil)
+	is.Equal(status, http.StatusNoContent)
+	status, e := apiCall(t, http.MethodGet, one, "", nil)
+	is.Equal(status, http.StatusNotFound)
+	is.Equal(e.Code, "not_found")
+}
+
+func TestRoomsErrors(t *testing.T) {
+	srv := startApp(t)
+	base := srv.URL + "/api/rooms"
+	var existing mainapp.Room
+	if status, e := apiCall(t, http.MethodPost, base, `{"name": "name one", "topic": "topic one"}`, &existing); status != http.StatusCreated {
+		t.Fatalf("create: %d %+v", status, e)
+	}
+	one := fmt.Sprintf("%s/%d", base, existing.ID)
+	unknown := base + "/999999"
+
+	cases := []struct {
+		name        string
+		method, url string
+		body        string
+		status      int
+		code        string
+		field       string // named in the error's fields
+	}{
+		{"create with a body that is not JSON", http.MethodPost, base, `name=x`, http.StatusBadRequest, "bad_request", ""},
+		{"create with JSON that is not an object", http.MethodPost, base, `["x"]`, http.StatusBadRequest, "bad_request", ""},
+		{"create without a body", http.MethodPost, base, ``, http.StatusBadRequest, "bad_request", ""},
+		{"replace with a body that is not JSON", http.MethodPut, one, `{`, http.StatusBadRequest, "bad_request", ""},
+		{"create without name", http.MethodPost, base, `{}`, http.StatusUnprocessableEntity, "validation_failed", "name"},
+		{"replace without name", http.MethodPut, one, `{}`, http.StatusUnprocessableEntity, "validation_failed", "name"},
+		{"create with name of the wrong type", http.MethodPost, base, `{"name": 5, "topic": "topic one"}`, http.StatusUnprocessableEntity, "validation_failed", "name"},
+		{"create with an unknown field", http.MethodPost, base, `{"name": "name one", "topic": "topic one", "nope": 1}`, http.StatusUnprocessableEntity, "validation_failed", "nope"},
+		{"get an unknown id", http.MethodGet, unknown, "", http.StatusNotFound, "not_found", ""},
+		{"get an id that is not a number", http.MethodGet, base + "/abc", "", http.StatusNotFound, "not_found", ""},
+		{"replace an unknown id", http.MethodPut, unknown, `{"name": "name two", "topic": "topic two"}`, http.StatusNotFound, "not_found", ""},
+		{"delete an unknown id", http.MethodDelete, unknown, "", http.StatusNotFound, "not_found", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			status, e := apiCall(t, tc.method, tc.url, tc.body, nil)
+			is.Equal(status, tc.status)
+			is.Equal(e.Code, tc.code)
+			is.True(e.Message != "")
+			if tc.field != "" {
+				is.True(e.Fields[tc.field] != "") // the field with the problem is named
+			}
+		})
+	}
+
+	// None of the refused requests changed anything.
+	is := is.New(t)
+	var got mainapp.Room
+	status, _ := apiCall(t, http.MethodGet, one, "", &got)
+	is.Equal(status, http.StatusOK)
+	is.Equal(got, existing)
+	var list []mainapp.Room
+	apiCall(t, http.MethodGet, base, "", &list)
+	is.Equal(len(list), 1)
+}

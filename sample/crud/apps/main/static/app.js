@@ -1,0 +1,266 @@
+// The chat page: plain JavaScript, no build step.
+//
+// Opened as /?name=NAME&room=ROOM it connects at once; without a name it
+// asks for one. The connection, its reconnects (with jittered backoff) and
+// the presence list come from mega's browser client, served by every mega
+// app at /_mega/client.js. The data-testid attributes are a stable
+// interface for end-to-end tests: online, messages, chat-input, chat-send,
+// rooms and status.
+import { connect, Presence } from "/_mega/client.js";
+
+const NAME = /^[A-Za-z0-9_-]{1,32}$/;
+const ROOM = /^[A-Za-z0-9_-]{1,64}$/;
+const LOBBY = "lobby";
+
+const $ = (id) => document.getElementById(id);
+const el = {
+  status: $("status"),
+  who: $("who"),
+  join: $("join"),
+  joinName: $("join-name"),
+  chat: $("chat"),
+  rooms: document.querySelector('[data-testid="rooms"]'),
+  newRoom: $("new-room"),
+  newRoomName: $("new-room-name"),
+  roomTitle: $("room-title"),
+  roomTopic: $("room-topic"),
+  messages: document.querySelector('[data-testid="messages"]'),
+  notice: $("notice"),
+  composer: $("composer"),
+  input: $("chat-input"),
+  send: $("chat-send"),
+  online: document.querySelector('[data-testid="online"]'),
+};
+
+const state = {
+  name: "",
+  room: LOBBY,
+  rooms: [], // from GET /api/rooms
+  socket: null,
+  presence: null,
+};
+
+// ---- status and notices ---------------------------------------------------
+
+function setStatus(s) {
+  el.status.textContent = s; // connecting, connected, reconnecting or offline
+  el.status.dataset.state = s;
+  el.send.disabled = s !== "connected";
+}
+
+let noticeTimer = 0;
+function notice(text) {
+  el.notice.textContent = text;
+  el.notice.hidden = false;
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => { el.notice.hidden = true; }, 6000);
+}
+
+// ---- rendering --------------------------------------------------------------
+
+const inRoom = (room) => (m) => m.metadata?.room === room;
+
+// renderOnline lists each user of the current room once, however many
+// tabs (sessions) they have open.
+function renderOnline() {
+  const users = state.presence ? state.presence.users() : [];
+  el.online.replaceChildren(...users.map(({ userId }) => {
+    const li = document.createElement("li");
+    if (userId === state.name) li.className = "me";
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = userId;
+    b.title = `Whisper to ${userId}`;
+    b.addEventListener("click", () => {
+      el.input.value = `/w ${userId} `;
+      el.input.focus();
+    });
+    li.append(b);
+    return li;
+  }));
+}
+
+function addMessage(from, text, at, kind) {
+  const li = document.createElement("li");
+  if (kind) li.className = kind;
+  const f = document.createElement("span");
+  f.className = "from";
+  f.textContent = from;
+  const t = document.createElement("span");
+  t.className = "text";
+  t.textContent = text;
+  const time = document.createElement("time");
+  const d = at ? new Date(at) : new Date();
+  time.dateTime = d.toISOString();
+  time.textContent = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  li.append(f, t, time);
+  const m = el.messages;
+  const atBottom = m.scrollHeight - m.scrollTop - m.clientHeight < 40;
+  m.append(li);
+  if (atBottom) m.scrollTop = m.scrollHeight;
+}
+
+function pageURL(name, room) {
+  return `/?${new URLSearchParams({ name, room })}`;
+}
+
+function roomLink(id, label) {
+  const li = document.createElement("li");
+  const a = document.createElement("a");
+  a.href = pageURL(state.name, id);
+  a.textContent = label;
+  a.dataset.room = id;
+  if (id === state.room) a.setAttribute("aria-current", "page");
+  a.addEventListener("click", (ev) => {
+    if (ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.button !== 0) return; // a new tab
+    ev.preventDefault();
+    switchRoom(id, true);
+  });
+  li.append(a);
+  return li;
+}
+
+function renderRooms() {
+  const items = [roomLink(LOBBY, LOBBY)];
+  for (const r of state.rooms) items.push(roomLink(String(r.id), r.name));
+  el.rooms.replaceChildren(...items);
+  const current = state.rooms.find((r) => String(r.id) === state.room);
+  el.roomTitle.textContent = current ? current.name : state.room;
+  el.roomTopic.textContent = current ? current.topic : "";
+  document.title = `${el.roomTitle.textContent} · mega chat`;
+}
+
+async function loadRooms() {
+  try {
+    const res = await fetch("/api/rooms", { headers: { Accept: "application/json" } });
+    if (!res.ok) throw new Error(`GET /api/rooms answered ${res.status}`);
+    state.rooms = await res.json();
+  } catch (err) {
+    console.warn(err);
+  }
+  renderRooms();
+}
+
+// ---- the connection ---------------------------------------------------------
+
+function start(name, room) {
+  state.name = name;
+  state.room = room;
+  el.who.textContent = `Signed in as ${name}`;
+  el.join.hidden = true;
+  el.chat.hidden = false;
+  renderRooms();
+
+  // params is a function: every (re)connect asks for the current room.
+  const socket = connect("/ws/chat", { params: () => ({ name: state.name, room: state.room }) });
+  const presence = new Presence(socket, { filter: inRoom(state.room) });
+  state.socket = socket;
+  state.presence = presence;
+
+  setStatus(socket.state);
+  socket.onState((s) => setStatus(s));
+  socket.on("welcome", () => loadRooms());
+  socket.on("chat.message", (p) => {
+    if (p.room === state.room) addMessage(p.from.name, p.text, p.at, "");
+  });
+  socket.on("chat.whisper", (p) => addMessage(`${p.from.name} → you`, p.text, p.at, "whisper"));
+  socket.on("error", (p) => notice(p.message || "Something went wrong."));
+  presence.onSync(renderOnline);
+  renderOnline();
+  el.input.focus();
+}
+
+// switchRoom moves to another room: messages are per room, so the list is
+// cleared and the socket reconnects with the new room.
+function switchRoom(room, push) {
+  if (room === state.room) return;
+  state.room = room;
+  if (push) history.pushState(null, "", pageURL(state.name, room));
+  el.messages.replaceChildren();
+  state.presence.setFilter(inRoom(room));
+  renderRooms();
+  state.socket.reconnect();
+}
+
+function fromURL() {
+  const q = new URLSearchParams(location.search);
+  const room = q.get("room") || LOBBY;
+  return { name: q.get("name") || "", room: ROOM.test(room) ? room : LOBBY };
+}
+
+// ---- forms ------------------------------------------------------------------
+
+el.join.addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const name = el.joinName.value.trim();
+  if (!NAME.test(name)) {
+    el.joinName.setCustomValidity("Use 1 to 32 letters, digits, _ or -.");
+    el.joinName.reportValidity();
+    return;
+  }
+  const { room } = fromURL();
+  history.replaceState(null, "", pageURL(name, room));
+  start(name, room);
+});
+el.joinName.addEventListener("input", () => el.joinName.setCustomValidity(""));
+
+el.composer.addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const text = el.input.value.trim();
+  if (!text) return;
+  const whisper = /^\/w(?:hisper)?\s+(\S+)\s+([\s\S]+)$/.exec(text);
+  let sent;
+  if (whisper) {
+    const [, to, body] = whisper;
+    sent = state.socket.send("chat.whisper", { to, text: body });
+    if (sent) addMessage(`you → ${to}`, body, null, "whisper");
+  } else if (/^\/w(hisper)?\b/.test(text)) {
+    notice("To whisper, type /w NAME message.");
+    return;
+  } else {
+    sent = state.socket.send("chat.send", { text });
+  }
+  if (sent) el.input.value = "";
+  else notice("Not connected; try again in a moment.");
+});
+
+el.newRoom.addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const name = el.newRoomName.value.trim();
+  if (!name) return;
+  try {
+    const res = await fetch("/api/rooms", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ name, topic: "" }),
+    });
+    const body = await res.json();
+    if (!res.ok) throw new Error(body.error ? body.error.message : `status ${res.status}`);
+    el.newRoomName.value = "";
+    await loadRooms();
+    switchRoom(String(body.id), true);
+  } catch (err) {
+    notice(`Could not create the room: ${err.message}`);
+  }
+});
+
+window.addEventListener("popstate", () => {
+  const { name, room } = fromURL();
+  if (name !== state.name) {
+    location.reload();
+    return;
+  }
+  switchRoom(room, false);
+});
+
+// ---- start ------------------------------------------------------------------
+
+setStatus("offline");
+const initial = fromURL();
+if (NAME.test(initial.name)) {
+  start(initial.name, initial.room);
+} else {
+  el.join.hidden = false;
+  el.joinName.value = initial.name;
+  el.joinName.focus();
+}
