@@ -26,6 +26,7 @@ type conn struct {
 	app    *App
 	mount  *mount
 	ws     *websocket.Conn
+	cork   *corkConn // the socket under ws, to coalesce a batch's writes (nil if unavailable)
 	hc     *hub.Conn
 	ctx    *Ctx
 	limits *Limits
@@ -77,7 +78,8 @@ func (a *App) serveChannel(w http.ResponseWriter, r *http.Request, m *mount) {
 		http.Error(w, err.Error(), status)
 		return
 	}
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: limits.AllowedOrigins})
+	rw, cw := withCork(w)
+	ws, err := websocket.Accept(rw, r, &websocket.AcceptOptions{OriginPatterns: limits.AllowedOrigins})
 	if err != nil {
 		a.log.Debug().Err(err).Str("ns", m.ns).Str("remote", r.RemoteAddr).Msg("websocket upgrade refused")
 		a.untrack(c)
@@ -85,6 +87,9 @@ func (a *App) serveChannel(w http.ResponseWriter, r *http.Request, m *mount) {
 	}
 	ws.SetReadLimit(limits.ReadLimit)
 	c.ws = ws
+	if cw != nil {
+		c.cork = cw.conn
+	}
 	defer a.untrack(c)
 	if !a.publish(c) {
 		_ = ws.Close(CloseGoingAway, "server shutting down")
@@ -274,16 +279,30 @@ func (c *conn) write() {
 		c.queue, c.spare = c.spare[:0], nil
 		c.mu.Unlock()
 
+		// Several frames go to the socket in one write (see cork.go).
+		cork := c.cork != nil && len(batch) > 1
+		if cork {
+			c.cork.cork()
+		}
 		n := 0
 		for i, f := range batch {
 			// A background context keeps timers off the hot path: a stalled
 			// write is ended by the slow-client policy or the keepalive.
 			if err := c.ws.Write(context.Background(), websocket.MessageText, f); err != nil {
+				if cork {
+					_ = c.cork.uncork()
+				}
 				c.closeNow()
 				return
 			}
 			n += len(f)
 			batch[i] = nil
+		}
+		if cork {
+			if err := c.cork.uncork(); err != nil {
+				c.closeNow()
+				return
+			}
 		}
 
 		c.mu.Lock()
