@@ -46,8 +46,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			newCommand(),
 			generateCommand(),
-			// devCommand() goes here: mega dev [--instances N] builds, runs and
-			// reloads an app (DESIGN §4); it lives in dev.go.
+			devCommand(),
 			configCommand(),
 			versionCommand(),
 		},

@@ -16,51 +16,66 @@ import (
 )
 
 // BenchmarkSaveToServing measures what a developer waits for: from saving
-// a Go file to the new version answering, through the whole loop (the
+// a Go file to the new version serving, through the whole loop (the
 // debounce, go build, stopping the old process, starting the new one, its
-// boot until /readyz). Each iteration also times a bare `go build` of the
-// same kind of edit in the same app, as the baseline. It reports medians:
+// boot until /readyz answers). Each iteration also times a bare `go build`
+// of the same kind of edit of the same app, as the baseline. It reports
+// medians:
 //
 //	go test -run '^$' -bench SaveToServing -benchtime 7x ./cmd/mega/internal/devloop/
+//
+// The app is the generated sample (sample/crud) when the checkout has it,
+// else the test fixture (testdata/app). The edit rewrites devbench.go in
+// the app's main package, whose init prints the version: the new version
+// serves once that line came from the new process and /readyz answers.
 func BenchmarkSaveToServing(b *testing.B) {
-	d := startDevB(b)
-	d.waitVersion(b, d.port, "v1", firstBuild)
+	name, dir := "fixture", ""
+	if sample := filepath.Join(repoRoot(b), "sample", "crud"); fileExists(filepath.Join(sample, "go.mod")) {
+		name, dir = "sample-crud", copyApp(b, sample)
+	} else {
+		dir = copyFixture(b)
+	}
+	b.Run(name, func(b *testing.B) { benchSaveToServing(b, dir) })
+}
 
-	var loop, bare, built []time.Duration
-	version := 1
+func benchSaveToServing(b *testing.B, dir string) {
+	version := 0
 	edit := func() string {
 		version++
-		v := "v" + strconv.Itoa(version)
-		p := filepath.Join(d.dir, "main.go")
-		data, err := os.ReadFile(p)
-		if err != nil {
-			b.Fatal(err)
-		}
-		src := regexp.MustCompile(`const version = "v\d+"`).ReplaceAllString(string(data), `const version = "`+v+`"`)
-		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		v := "devbench v" + strconv.Itoa(version)
+		src := "package main\n\nimport \"fmt\"\n\nfunc init() { fmt.Println(\"" + v + "\") }\n"
+		if err := os.WriteFile(filepath.Join(dir, "devbench.go"), []byte(src), 0o644); err != nil {
 			b.Fatal(err)
 		}
 		return v
 	}
+	edit()
+	d := startDevB(b, dir)
+	serving := func(v string, timeout time.Duration) {
+		b.Helper()
+		d.waitOutput(b, "] "+v+"\n", timeout)
+		waitFor(b, timeout, "/readyz", func() bool { return fetch(portURL(d.port, "/readyz")) != "" })
+	}
+	serving("devbench v1", firstBuild)
+
+	var loop, bare, built []time.Duration
 	b.ResetTimer()
 	for range b.N {
-		// Baseline: a bare go build of an edit, while the loop is idle
+		// Baseline: a bare go build of an edit, once the loop is idle again
 		// (its tmp/ is not watched).
-		edit()
-		d.waitVersion(b, d.port, "v"+strconv.Itoa(version), time.Minute)
+		serving(edit(), time.Minute)
 		start := time.Now()
 		cmd := exec.Command("go", "build", "-o", filepath.Join("tmp", "bare"), ".")
-		cmd.Dir = d.dir
+		cmd.Dir = dir
 		if out, err := cmd.CombinedOutput(); err != nil {
 			b.Fatalf("go build: %v\n%s", err, out)
 		}
 		bare = append(bare, time.Since(start))
 
-		// The loop: save → the new version answers.
+		// The loop: save → the new version serves.
 		mark := len(d.out.String())
 		start = time.Now()
-		v := edit()
-		d.waitVersion(b, d.port, v, time.Minute)
+		serving(edit(), time.Minute)
 		loop = append(loop, time.Since(start))
 		if m := regexp.MustCompile(`built in (\S+)`).FindStringSubmatch(d.out.String()[mark:]); m != nil {
 			if t, err := time.ParseDuration(m[1]); err == nil {
@@ -77,6 +92,11 @@ func BenchmarkSaveToServing(b *testing.B) {
 	b.Logf("n=%d save→serving %v; bare go build %v; the loop's own build %v", len(loop), loop, bare, built)
 }
 
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func median(ds []time.Duration) time.Duration {
@@ -91,11 +111,10 @@ func median(ds []time.Duration) time.Duration {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// startDevB runs mega dev on the fixture for a benchmark, with the default
+// startDevB runs mega dev on dir for a benchmark, with the default
 // debounce.
-func startDevB(b *testing.B) *devRun {
+func startDevB(b *testing.B, dir string) *devRun {
 	b.Helper()
-	dir := copyFixture(b)
 	out := &syncBuffer{}
 	port := freePorts(b, 1)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -108,7 +127,7 @@ func startDevB(b *testing.B) *devRun {
 		if err := <-done; err != nil {
 			b.Error(err)
 		}
-		if b.Failed() {
+		if b.Failed() || os.Getenv("DEVLOOP_SHOW") != "" {
 			fmt.Fprintln(os.Stderr, out.String())
 		}
 	})

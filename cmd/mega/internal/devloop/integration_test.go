@@ -57,23 +57,7 @@ func copyFixture(t testing.TB) string {
 	t.Helper()
 	root := repoRoot(t)
 	dst := t.TempDir()
-	err := filepath.WalkDir("testdata/app", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel("testdata/app", p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	copyTree(t, "testdata/app", dst)
 	gomod, err := os.ReadFile(filepath.Join(root, "go.mod"))
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +91,61 @@ func copyFixture(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return dst
+}
+
+// copyApp copies a mega app with its own go.mod (such as sample/crud) to a
+// temp dir, pointing its replace directive at this checkout.
+func copyApp(t testing.TB, src string) string {
+	t.Helper()
+	root := repoRoot(t)
+	dst := t.TempDir()
+	copyTree(t, src, dst)
+	p := filepath.Join(dst, "go.mod")
+	gomod, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`(?m)^replace github.com/megaframework/mega => .*$`)
+	if !re.Match(gomod) {
+		t.Fatalf("%s/go.mod does not replace github.com/megaframework/mega", src)
+	}
+	gomod = re.ReplaceAll(gomod, []byte("replace github.com/megaframework/mega => "+root))
+	if err := os.WriteFile(p, gomod, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// copyTree copies the files under src to dst, leaving out what a run
+// leaves behind (tmp/, data/, bin/).
+func copyTree(t testing.TB, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			switch d.Name() {
+			case "tmp", "data", "bin":
+				if rel != "." {
+					return filepath.SkipDir
+				}
+			}
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // devRun is mega dev running in the test process.

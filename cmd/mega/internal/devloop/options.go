@@ -70,12 +70,6 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("--dir %s: %w", o.Dir, err)
 	}
 	o.Dir = dir
-	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return o, fmt.Errorf("%s has no go.mod: run mega dev in an app's directory, or pass --dir", dir)
-		}
-		return o, err
-	}
 	if o.Instances == 0 {
 		o.Instances = 1
 	}
@@ -112,6 +106,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if len(errs) > 0 {
 		return o, invalidError{errors.Join(errs...)}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return o, fmt.Errorf("%s has no go.mod: run mega dev in an app's directory, or pass --dir", dir)
+		}
+		return o, err
 	}
 	return o, nil
 }
