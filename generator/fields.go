@@ -30,7 +30,9 @@ var reservedFields = map[string]bool{"id": true, "created_at": true, "updated_at
 
 // Field is one field of a resource: a snake-case name and a type.
 type Field struct {
+	// Name is snake case: the column; its JSON name is lowerCamel case.
 	Name string
+	// Type is one of FieldTypes.
 	Type string
 }
 

@@ -55,6 +55,7 @@ type NewOptions struct {
 // NotEmptyError means mega new was pointed at a directory with files in it.
 type NotEmptyError struct{ Dir string }
 
+// Error names the directory and the way out.
 func (e *NotEmptyError) Error() string {
 	return fmt.Sprintf("%s exists and is not empty; choose another name, or pass --force to write into it (files the app has are overwritten, nothing is deleted)", e.Dir)
 }

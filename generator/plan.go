@@ -59,6 +59,7 @@ type ConflictError struct {
 	Paths []string
 }
 
+// Error lists the files and says how to overwrite them.
 func (e *ConflictError) Error() string {
 	verb := "exist"
 	if len(e.Paths) == 1 {

@@ -51,8 +51,15 @@ func runConfigCheck(c *cli.Context) error {
 	}
 	if err != nil {
 		if errors.Is(err, config.ErrInvalid) {
-			fmt.Fprintf(c.App.ErrWriter, "%s:\n", path)
-			for _, line := range strings.Split(strings.TrimSpace(err.Error()), "\n") {
+			// One header line, then one indented line per problem.
+			lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
+			if strings.HasSuffix(lines[0], ":") {
+				fmt.Fprintln(c.App.ErrWriter, lines[0])
+				lines = lines[1:]
+			} else {
+				fmt.Fprintf(c.App.ErrWriter, "%s is invalid:\n", path)
+			}
+			for _, line := range lines {
 				fmt.Fprintf(c.App.ErrWriter, "  %s\n", line)
 			}
 			return cli.Exit("", exitFailure)

@@ -15,6 +15,9 @@ const LOBBY = "lobby";
 const $ = (id) => document.getElementById(id);
 const el = {
   status: $("status"),
+  banner: $("banner"),
+  bannerText: $("banner-text"),
+  retry: $("retry"),
   who: $("who"),
   join: $("join"),
   joinName: $("join-name"),
@@ -30,6 +33,7 @@ const el = {
   input: $("chat-input"),
   send: $("chat-send"),
   online: document.querySelector('[data-testid="online"]'),
+  onlineCount: $("online-count"),
 };
 
 const state = {
@@ -42,10 +46,29 @@ const state = {
 
 // ---- status and notices ---------------------------------------------------
 
-function setStatus(s) {
-  el.status.textContent = s; // connecting, connected, reconnecting or offline
+// setStatus shows the socket's state (connecting, connected, reconnecting
+// or offline), enables sending only while connected, and shows a banner
+// while the connection is down. info is what the client's onState gives:
+// for reconnecting, the delay before the next try. The banner changes once
+// per try, not every second, so screen readers are not flooded.
+function setStatus(s, info = {}) {
+  el.status.textContent = s;
   el.status.dataset.state = s;
   el.send.disabled = s !== "connected";
+  if (s === "reconnecting") {
+    const secs = Math.round((info.delay || 0) / 1000);
+    el.bannerText.textContent = secs >= 1
+      ? `Connection lost. Trying again in ${secs} s.`
+      : "Connection lost. Reconnecting…";
+    el.retry.hidden = false;
+    el.banner.hidden = false;
+  } else if (s === "offline" && state.socket) {
+    el.bannerText.textContent = "You are offline. The chat reconnects when your network is back.";
+    el.retry.hidden = true;
+    el.banner.hidden = false;
+  } else {
+    el.banner.hidden = true;
+  }
 }
 
 let noticeTimer = 0;
@@ -64,8 +87,11 @@ const inRoom = (room) => (m) => m.metadata?.room === room;
 // tabs (sessions) they have open.
 function renderOnline() {
   const users = state.presence ? state.presence.users() : [];
-  el.online.replaceChildren(...users.map(({ userId }) => {
+  el.onlineCount.textContent = String(users.length);
+  el.online.replaceChildren(...users.map(({ userId, sessions }) => {
     const li = document.createElement("li");
+    li.dataset.user = userId;
+    li.dataset.sessions = String(sessions.length);
     if (userId === state.name) li.className = "me";
     const b = document.createElement("button");
     b.type = "button";
@@ -76,6 +102,12 @@ function renderOnline() {
       el.input.focus();
     });
     li.append(b);
+    if (sessions.length > 1) {
+      const tabs = document.createElement("span");
+      tabs.className = "tabs";
+      tabs.textContent = `${sessions.length} tabs`;
+      li.append(tabs);
+    }
     return li;
   }));
 }
@@ -158,7 +190,7 @@ function start(name, room) {
   state.presence = presence;
 
   setStatus(socket.state);
-  socket.onState((s) => setStatus(s));
+  socket.onState(setStatus);
   socket.on("welcome", () => loadRooms());
   socket.on("chat.message", (p) => {
     if (p.room === state.room) addMessage(p.from.name, p.text, p.at, "");
@@ -223,6 +255,8 @@ el.composer.addEventListener("submit", (ev) => {
   if (sent) el.input.value = "";
   else notice("Not connected; try again in a moment.");
 });
+
+el.retry.addEventListener("click", () => state.socket && state.socket.reconnect());
 
 el.newRoom.addEventListener("submit", async (ev) => {
   ev.preventDefault();
