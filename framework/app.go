@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/rs/zerolog"
@@ -176,7 +177,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	}
 	a.mu.Unlock()
 	for _, c := range conns {
-		c.closeWith(CloseGoingAway, "server shutting down")
+		c.goAway()
 	}
 	done := make(chan struct{})
 	go func() {
@@ -187,11 +188,20 @@ func (a *App) Shutdown(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		for _, c := range conns {
-			c.closeNow()
-		}
-		<-done
-		return fmt.Errorf("mega: app %s: shutdown: %w", a.name, ctx.Err())
+	}
+	// Out of time: cut every connection and cancel its context, then give
+	// handlers a moment to notice; one that ignores its context is left
+	// behind rather than holding the process past its deadline.
+	for _, c := range conns {
+		c.closeNow()
+	}
+	t := time.NewTimer(stuckHandlerGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+		return fmt.Errorf("mega: app %s: shutdown: connections cut: %w", a.name, ctx.Err())
+	case <-t.C:
+		return fmt.Errorf("mega: app %s: shutdown: handlers still running after their context was cancelled: %w", a.name, ctx.Err())
 	}
 }
 
@@ -248,6 +258,10 @@ func decrement(m map[string]int, key string) {
 	}
 	m[key]--
 }
+
+// stuckHandlerGrace is how long Shutdown waits, after its deadline and
+// cancelling every connection's context, for handlers to return.
+const stuckHandlerGrace = time.Second
 
 var (
 	errShuttingDown   = errors.New("server is shutting down")

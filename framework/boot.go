@@ -293,6 +293,18 @@ func (i *Instance) App(name string) *App {
 	return nil
 }
 
+// BusURL returns the URL of the NATS server the cluster's bus is connected
+// to right now, or "" when there is no cluster bus or it is disconnected.
+func (i *Instance) BusURL() string {
+	if i.cfg.WSCluster == nil {
+		return ""
+	}
+	if b := i.buses[i.cfg.WSCluster.Bus]; b != nil {
+		return b.Conn().ConnectedUrl()
+	}
+	return ""
+}
+
 // InstanceID returns this process's random id, shared by its clusters.
 func (i *Instance) InstanceID() string { return i.id }
 

@@ -14,7 +14,8 @@ import (
 // BootCluster boots n instances of apps in this process, the way
 // mega.Main would boot n processes, all on one embedded NATS test server.
 // yaml is a mega.yaml (may be empty; environment variables are not read,
-// so ${VAR:-default} takes its default); the kit then forces what a test
+// so ${VAR:-default} takes its default; a wsCluster section must name a
+// bus that services.buses defines, with any url); the kit then forces what a test
 // needs: every instance listens on a random loopback port, the wsCluster
 // bus points at the test server (a default wsCluster with a 2 s roster TTL
 // is added when yaml has none) and logs are quiet. Each returned Server's
