@@ -5,6 +5,7 @@ package devloop
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io"
 	"io/fs"
 	"net/http"
@@ -158,7 +159,12 @@ type devRun struct {
 
 func startDev(t *testing.T, opts Options) *devRun {
 	t.Helper()
-	dir := copyFixture(t)
+	return startDevIn(t, copyFixture(t), opts)
+}
+
+// startDevIn runs mega dev on the app in dir.
+func startDevIn(t *testing.T, dir string, opts Options) *devRun {
+	t.Helper()
 	out := &syncBuffer{}
 	port := freePorts(t, max(opts.Instances, 1))
 	opts.Dir, opts.Port, opts.Out = dir, port, out
@@ -359,37 +365,72 @@ func TestDevLoopOnRealApp(t *testing.T) {
 	is.True(os.IsNotExist(err))
 }
 
+// TestDevLoopTwoInstancesShareTheBus runs the generated sample (sample/crud)
+// with --instances 2, or the fixture when the checkout has no sample.
 func TestDevLoopTwoInstancesShareTheBus(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a real app")
 	}
 	is := is.New(t)
-	d := startDev(t, Options{Instances: 2})
+	var dir string
+	if sample := filepath.Join(repoRoot(t), "sample", "crud"); fileExists(filepath.Join(sample, "go.mod")) {
+		dir = copyApp(t, sample)
+	} else {
+		dir = copyFixture(t)
+	}
+	// devmark.go's init prints a version line, so the test can tell which
+	// build each instance runs.
+	mark := func(v string) {
+		src := "package main\n\nimport \"fmt\"\n\nfunc init() { fmt.Println(\"devmark " + v + "\") }\n"
+		is.NoErr(os.WriteFile(filepath.Join(dir, "devmark.go"), []byte(src), 0o644))
+	}
+	mark("v1")
+	d := startDevIn(t, dir, Options{Instances: 2})
 	a, b := d.port, d.port+1
-	d.waitVersion(t, a, "v1", firstBuild)
-	d.waitVersion(t, b, "v1", 10*time.Second)
+	running := func(v string, timeout time.Duration) {
+		t.Helper()
+		for _, p := range []int{a, b} {
+			d.waitOutput(t, "[app:"+strconv.Itoa(p)+"] devmark "+v+"\n", timeout)
+			waitFor(t, 10*time.Second, "/readyz on "+strconv.Itoa(p), func() bool { return fetch(portURL(p, "/readyz")) != "" })
+		}
+	}
+	running("v1", firstBuild)
 	natsPort := d.natsPort(t)
 	chatCrosses(t, a, b)
 
 	// Restarts keep the bus: the new processes meet on the same NATS.
-	d.edit(t, "main.go", func(s string) string { return strings.Replace(s, `"v1"`, `"v2"`, 1) })
-	d.waitVersion(t, a, "v2", time.Minute)
-	d.waitVersion(t, b, "v2", 10*time.Second)
+	mark("v2")
+	running("v2", time.Minute)
 	chatCrosses(t, b, a)
-	for _, p := range []int{a, b} {
-		is.True(strings.Contains(d.out.String(), "[app:"+strconv.Itoa(p)+"] ")) // each instance's lines are prefixed
-	}
 
 	is.NoErr(d.stop())
 	assertAllGone(t, nil, a, b, natsPort)
 }
 
-// chatCrosses connects ann to one instance and bob to the other and checks
-// that ann's chat message reaches bob.
+// chatCrosses connects ann to one instance and bob to the other (the
+// sample's chat protocol) and checks that ann's chat message reaches bob.
 func chatCrosses(t *testing.T, from, to int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	type frame struct {
+		Type    string          `json:"type"`
+		Payload json.RawMessage `json:"payload"`
+		Ref     string          `json:"ref"`
+	}
+	// next reads frames until one of type typ (and ref, if not empty).
+	next := func(c *websocket.Conn, typ, ref string) frame {
+		t.Helper()
+		for {
+			var f frame
+			if err := wsjson.Read(ctx, c, &f); err != nil {
+				t.Fatalf("waiting for %s: %v", typ, err)
+			}
+			if f.Type == typ && (ref == "" || f.Ref == ref) {
+				return f
+			}
+		}
+	}
 	dial := func(port int, name string) *websocket.Conn {
 		u := "ws://127.0.0.1:" + strconv.Itoa(port) + "/ws/chat?name=" + url.QueryEscape(name)
 		c, _, err := websocket.Dial(ctx, u, nil)
@@ -397,10 +438,7 @@ func chatCrosses(t *testing.T, from, to int) {
 			t.Fatalf("dial %s: %v", u, err)
 		}
 		t.Cleanup(func() { c.CloseNow() })
-		var welcome map[string]any
-		if err := wsjson.Read(ctx, c, &welcome); err != nil || welcome["type"] != "welcome" {
-			t.Fatalf("no welcome from port %d: %v %v", port, welcome, err)
-		}
+		next(c, "welcome", "")
 		return c
 	}
 	ann, bob := dial(from, "ann"), dial(to, "bob")
@@ -408,42 +446,39 @@ func chatCrosses(t *testing.T, from, to int) {
 	defer bob.Close(websocket.StatusNormalClosure, "")
 
 	// Wait until ann's instance sees bob in the cluster roster.
-	for i := 0; ; i++ {
-		if err := wsjson.Write(ctx, ann, map[string]any{"type": "roster.get", "ref": strconv.Itoa(i)}); err != nil {
+	waitFor(t, 20*time.Second, "bob in ann's roster", func() bool {
+		ref := strconv.FormatInt(time.Now().UnixNano(), 36)
+		if err := wsjson.Write(ctx, ann, map[string]any{"type": "roster.get", "ref": ref}); err != nil {
 			t.Fatal(err)
 		}
-		var reply struct {
-			Type    string   `json:"type"`
-			Payload []string `json:"payload"`
+		var roster struct {
+			Members []struct {
+				UserID string `json:"userId"`
+			} `json:"members"`
 		}
-		if err := wsjson.Read(ctx, ann, &reply); err != nil {
-			t.Fatalf("roster: %v", err)
+		if err := json.Unmarshal(next(ann, "roster", ref).Payload, &roster); err != nil {
+			t.Fatal(err)
 		}
-		if reply.Type == "roster" && strings.Contains(strings.Join(reply.Payload, ","), "bob") {
-			break
+		for _, m := range roster.Members {
+			if m.UserID == "bob" {
+				return true
+			}
 		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("bob never showed in ann's roster")
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+		return false
+	})
 	if err := wsjson.Write(ctx, ann, map[string]any{"type": "chat.send", "payload": map[string]string{"text": "hi bob"}}); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		var msg struct {
-			Type    string            `json:"type"`
-			Payload map[string]string `json:"payload"`
-		}
-		if err := wsjson.Read(ctx, bob, &msg); err != nil {
-			t.Fatalf("bob got no chat message from port %d on port %d: %v", from, to, err)
-		}
-		if msg.Type == "chat.message" {
-			if msg.Payload["from"] != "ann" || msg.Payload["text"] != "hi bob" {
-				t.Fatalf("bob got %v", msg.Payload)
-			}
-			return
-		}
+	var msg struct {
+		From struct {
+			UserID string `json:"userId"`
+		} `json:"from"`
+		Text string `json:"text"`
+	}
+	if err := json.Unmarshal(next(bob, "chat.message", "").Payload, &msg); err != nil {
+		t.Fatal(err)
+	}
+	if msg.From.UserID != "ann" || msg.Text != "hi bob" {
+		t.Fatalf("bob got %+v", msg)
 	}
 }

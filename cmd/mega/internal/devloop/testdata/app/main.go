@@ -7,7 +7,6 @@ package main
 
 import (
 	"embed"
-	"encoding/json"
 	"io"
 	"net/http"
 
@@ -55,6 +54,7 @@ func (chat) OnConnect(ctx *mega.Ctx) error {
 }
 
 func (chat) OnMessage(ctx *mega.Ctx, msg mega.Message) error {
+	// The same protocol as the sample's chat (DESIGN §5), reduced.
 	switch msg.Type {
 	case "chat.send":
 		var in struct {
@@ -63,18 +63,18 @@ func (chat) OnMessage(ctx *mega.Ctx, msg mega.Message) error {
 		if err := msg.Decode(&in); err != nil {
 			return err
 		}
-		return ctx.Presence.Broadcast(mega.Broadcast{Type: "chat.message", Payload: map[string]string{"from": ctx.User().ID, "text": in.Text}})
+		from := map[string]string{"userId": ctx.User().ID, "name": ctx.User().ID}
+		return ctx.Presence.Broadcast(mega.Broadcast{Type: "chat.message", Payload: map[string]any{"from": from, "text": in.Text}})
 	case "roster.get":
-		ids := []string{}
-		for _, m := range ctx.Presence.List() {
-			ids = append(ids, m.UserID)
+		type member struct {
+			SessionID string `json:"sessionId"`
+			UserID    string `json:"userId"`
 		}
-		return ctx.Reply(msg, "roster", json.RawMessage(mustJSON(ids)))
+		members := []member{}
+		for _, m := range ctx.Presence.List() {
+			members = append(members, member{m.SessionID, m.UserID})
+		}
+		return ctx.Reply(msg, "roster", map[string]any{"members": members})
 	}
 	return mega.ErrUnknownType
-}
-
-func mustJSON(v any) []byte {
-	b, _ := json.Marshal(v)
-	return b
 }
