@@ -80,15 +80,19 @@ export interface StateInfo {
   reason?: string;
 }
 
-/** Minimal WebSocket shape the client needs (for injecting a fake). */
+/**
+ * Minimal WebSocket shape the client needs (for injecting a fake). The
+ * client reads ev.data in onmessage and ev.code, ev.reason in onclose; the
+ * handlers take any so that the browser's WebSocket class fits.
+ */
 export interface WebSocketLike {
   readonly readyState: number;
   send(data: string): void;
   close(code?: number, reason?: string): void;
-  onopen: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onopen: ((ev: any) => void) | null;
+  onmessage: ((ev: any) => void) | null;
+  onerror: ((ev: any) => void) | null;
+  onclose: ((ev: any) => void) | null;
 }
 
 export interface SocketOptions {
