@@ -19,9 +19,11 @@ import (
 
 var connSeq atomic.Uint64
 
-// conn is one WebSocket connection: the reader runs on the HTTP handler's
-// goroutine; a writer goroutine exists only while frames are queued; pings
-// run from a timer. All three end before serveChannel returns.
+// conn is one WebSocket connection: the reader runs on a goroutine of its
+// own, started once the upgrade is done (the HTTP handler then returns); a
+// writer goroutine exists only while frames are queued; pings run from a
+// timer. All three end before the connection is untracked, which is what
+// App.Shutdown waits for.
 type conn struct {
 	app    *App
 	mount  *mount
@@ -32,13 +34,16 @@ type conn struct {
 	limits *Limits
 	ip     string // client address, for the per-IP cap
 	userID string // authenticated user, for the per-user cap
+	cancel context.CancelFunc
 
-	mu      sync.Mutex
-	queue   [][]byte // frames waiting for the writer
-	spare   [][]byte // the writer's previous batch, reused to avoid allocation
-	queued  int      // bytes in queue and in the batch being written
-	writing bool     // a writer goroutine is running
-	closed  bool     // Send queues nothing more
+	mu        sync.Mutex
+	queue     [][]byte // frames waiting for the writer
+	spare     [][]byte // the writer's previous batch, reused to avoid allocation
+	queued    int      // bytes in queue and in the batch being written
+	writing   bool     // a writer goroutine is running
+	closed    bool     // Send queues nothing more
+	busy      bool     // a handler is running on the read loop
+	goingAway bool     // Shutdown asked to close once the running handler returns
 	// closeCode and closeReason are sent by the writer once the queue is
 	// drained, when a flushing close was asked for.
 	closeCode   int
@@ -90,12 +95,18 @@ func (a *App) serveChannel(w http.ResponseWriter, r *http.Request, m *mount) {
 	if cw != nil {
 		c.cork = cw.conn
 	}
-	defer a.untrack(c)
 	if !a.publish(c) {
 		_ = ws.Close(CloseGoingAway, "server shutting down")
+		a.untrack(c)
 		return
 	}
-	c.run(r, user)
+	// The connection runs on a fresh goroutine and the HTTP handler returns:
+	// an idle connection then holds a small reader stack (4 KB) instead of
+	// the handler's, which net/http and routing had grown to 16 KB.
+	go func() {
+		defer a.untrack(c)
+		c.run(r, user)
+	}()
 }
 
 // clientIP is the host part of the request's remote address.
@@ -110,8 +121,12 @@ func clientIP(r *http.Request) string {
 func (c *conn) run(r *http.Request, user User) {
 	a, m := c.app, c.mount
 	id := "c" + itoa(int(connSeq.Add(1)))
-	ctx, cancel := context.WithCancel(r.Context())
+	// r's context ends when the handler returns; keep its values only.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	defer cancel()
+	c.mu.Lock()
+	c.cancel = cancel
+	c.mu.Unlock()
 	log := a.log.With().Str("ns", m.ns).Str("conn", id).Logger()
 	if user.ID != "" {
 		log = log.With().Str("user", user.ID).Logger()
@@ -203,7 +218,22 @@ func (c *conn) handle(typ websocket.MessageType, data []byte) {
 		c.Send(errorFrame(BadRequest(`frame has no "type"`), msg.Ref))
 		return
 	}
+	c.mu.Lock()
+	c.busy = true
+	c.mu.Unlock()
 	err := c.safely("OnMessage", func() error { return c.mount.channel.OnMessage(c.ctx, msg) })
+	c.replyError(err, msg)
+	c.mu.Lock()
+	c.busy = false
+	away := c.goingAway
+	c.mu.Unlock()
+	if away {
+		c.closeWith(CloseGoingAway, "server shutting down")
+	}
+}
+
+// replyError sends the client the error frame for a failed OnMessage.
+func (c *conn) replyError(err error, msg Message) {
 	if err == nil {
 		return
 	}
@@ -342,6 +372,20 @@ func (c *conn) keepalive() {
 	c.mu.Unlock()
 }
 
+// goAway closes the connection with 1001 for a server shutdown: at once
+// when it is idle, or as soon as its running handler returns, so the
+// handler's replies are delivered first.
+func (c *conn) goAway() {
+	c.mu.Lock()
+	if c.busy {
+		c.goingAway = true
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	c.closeWith(CloseGoingAway, "server shutting down")
+}
+
 // closeWith closes the connection with code and reason once the frames
 // already queued are written; nothing queued later is sent. It returns at
 // once; the handshake is bounded by the WebSocket library (5 s per step).
@@ -390,13 +434,18 @@ func truncate(reason string) string {
 	return reason
 }
 
-// closeNow cuts the connection without a handshake.
+// closeNow cuts the connection without a handshake and cancels its
+// context, so handlers waiting on Ctx.Context() return.
 func (c *conn) closeNow() {
 	c.mu.Lock()
 	c.closed = true
 	c.queue, c.spare = nil, nil
+	cancel := c.cancel
 	c.mu.Unlock()
 	_ = c.ws.CloseNow()
+	if cancel != nil {
+		cancel()
+	}
 }
 
 // closeWait bounds how long teardown waits for a close handshake in
