@@ -28,8 +28,8 @@ func generateFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "dir", Usage: "the app's root `DIR`, where its go.mod is (default: the nearest go.mod at or above the working directory)"},
 		&cli.StringFlag{Name: "app", Value: "main", Usage: "the app `NAME` under apps/ to add to"},
-		&cli.BoolFlag{Name: "force", Usage: "overwrite the files this generator writes when they exist"},
-		&cli.BoolFlag{Name: "dry-run", Usage: "print the files that would be written or changed; write nothing"},
+		&cli.BoolFlag{Name: "force", DisableDefaultText: true, Usage: "overwrite the files this generator writes when they exist"},
+		&cli.BoolFlag{Name: "dry-run", DisableDefaultText: true, Usage: "print the files that would be written or changed; write nothing"},
 	}
 }
 
@@ -67,7 +67,7 @@ func resourceCommand() *cli.Command {
 			"Example:\n\n" +
 			"   mega generate resource posts title:string body:text views:int published_at:time",
 		Flags: append(generateFlags(),
-			&cli.StringFlag{Name: "singular", Usage: "the singular of NAME, which names the Go type (default: guessed, e.g. categories → category)"},
+			&cli.StringFlag{Name: "singular", Usage: "the singular `WORD` of NAME, which names the Go type (default: guessed, e.g. categories → category)"},
 		),
 		Action: runResource,
 	}

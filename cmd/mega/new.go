@@ -30,9 +30,9 @@ func newCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "module", Usage: "the app's Go module `PATH` (default: NAME)"},
 			&cli.StringFlag{Name: "framework", Usage: "the mega checkout `DIR` go.mod's replace points at (default: found automatically)"},
-			&cli.BoolFlag{Name: "force", Usage: "write into a directory that is not empty, overwriting the app's files (never deletes)"},
-			&cli.BoolFlag{Name: "dry-run", Usage: "print the files that would be written; write nothing"},
-			&cli.BoolFlag{Name: "skip-tidy", Usage: "do not run go mod tidy afterwards (go.sum is then missing)"},
+			&cli.BoolFlag{Name: "force", DisableDefaultText: true, Usage: "write into a directory that is not empty, overwriting the app's files (never deletes)"},
+			&cli.BoolFlag{Name: "dry-run", DisableDefaultText: true, Usage: "print the files that would be written; write nothing"},
+			&cli.BoolFlag{Name: "skip-tidy", DisableDefaultText: true, Usage: "do not run go mod tidy afterwards (go.sum is then missing)"},
 		},
 		Action: runNew,
 	}
