@@ -383,7 +383,7 @@ const devScript = `// mega dev live reload (served only in dev mode)
 (() => {
   const src = document.currentScript && document.currentScript.src;
   if (!src || window.__megaDev) return;
-  window.__megaDev = true;
+  const state = window.__megaDev = { connected: false }; // for tests and curious developers
   const base = src.replace(/\/_mega\/dev\.js([?#].*)?$/, "");
   let id = null, box = null, wait = 200;
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -411,7 +411,7 @@ const devScript = `// mega dev live reload (served only in dev mode)
     es.addEventListener("hello", (e) => {
       const h = JSON.parse(e.data);
       if (id !== null && h.id !== id) { location.reload(); return; }
-      id = h.id; wait = 200;
+      id = h.id; wait = 200; state.connected = true;
     });
     es.onmessage = (e) => {
       const m = JSON.parse(e.data);
@@ -422,7 +422,7 @@ const devScript = `// mega dev live reload (served only in dev mode)
         if (m.ok) hide(); else show(m.output || "");
       }
     };
-    es.onerror = () => { es.close(); whenReady(); };
+    es.onerror = () => { state.connected = false; es.close(); whenReady(); };
   };
   const whenReady = async () => {
     for (;;) {
