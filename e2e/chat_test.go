@@ -25,8 +25,8 @@ func startCluster(t *testing.T) *cluster {
 	nats := natstest.URL(natstest.StartServer(t))
 	db := database(t)
 	return &cluster{
-		a:       startInstance(t, "A", nats, db, freePort(t)),
-		b:       startInstance(t, "B", nats, db, freePort(t)),
+		a:       startInstance(t, "A", nats, db),
+		b:       startInstance(t, "B", nats, db),
 		browser: newBrowser(t),
 	}
 }

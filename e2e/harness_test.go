@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -104,15 +105,48 @@ func buildApp(t *testing.T) {
 	}
 }
 
-// freePort returns a loopback TCP port nobody listens on right now.
+// freePort returns a TCP port nobody listens on right now. It is chosen
+// below the kernel's ephemeral range when it can be: ports from that range
+// are handed to every outgoing connection and every listener on port 0 on
+// the machine (the browser's, NATS's, other tests'), so one picked there
+// can be taken before the app binds it, or while it restarts.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	lo, hi := 20000, ephemeralLow()
+	for range 100 {
+		if hi-lo < 1000 {
+			break // no room below the ephemeral range: use it
+		}
+		port := lo + rand.IntN(hi-lo)
+		if l, err := net.Listen("tcp", ":"+strconv.Itoa(port)); err == nil { // all interfaces, as the app listens
+			l.Close()
+			return port
+		}
+	}
+	l, err := net.Listen("tcp", ":0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (32768
+// when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return n
 }
 
 // eventually calls cond every pollEvery until it returns true or timeout
@@ -144,6 +178,12 @@ func (b *lockedBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
+func (b *lockedBuffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Len()
+}
+
 func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -167,31 +207,36 @@ func database(t *testing.T) string {
 	return "file:" + filepath.Join(t.TempDir(), "app.db") + "?_pragma=busy_timeout(5000)"
 }
 
-// startInstance runs the app on port with NATS at natsURL and the
+// startInstance runs the app on a free port with NATS at natsURL and the
 // database db, and waits until it is ready. It is stopped when the test
 // ends; its log is shown if the test failed.
-func startInstance(t *testing.T, name, natsURL, db string, port int) *instance {
+func startInstance(t *testing.T, name, natsURL, db string) *instance {
 	t.Helper()
 	buildApp(t)
-	i := &instance{
-		name: name,
-		port: port,
-		env: append(os.Environ(),
-			"PORT="+strconv.Itoa(port),
-			"NATS_URL="+natsURL,
-			"DATABASE_URL="+db,
-			"ROSTER_TTL=5s",
-		),
-		log: &lockedBuffer{},
-	}
+	i := &instance{name: name, log: &lockedBuffer{}}
 	t.Cleanup(func() {
 		i.kill()
 		if t.Failed() {
 			t.Logf("log of instance %s (port %d):\n%s", i.name, i.port, i.log)
 		}
 	})
-	i.start(t)
-	return i
+	// A port found free can still be taken before the app binds it; then
+	// try another.
+	for try := 1; ; try++ {
+		i.port = freePort(t)
+		i.env = append(os.Environ(),
+			"PORT="+strconv.Itoa(i.port),
+			"NATS_URL="+natsURL,
+			"DATABASE_URL="+db,
+			"ROSTER_TTL=5s",
+		)
+		if err := i.launch(); err == nil || try == 3 || !errors.Is(err, errPortTaken) {
+			if err != nil {
+				t.Fatalf("e2e: %v", err)
+			}
+			return i
+		}
+	}
 }
 
 // URL returns the address of path on this instance.
@@ -199,17 +244,29 @@ func (i *instance) URL(path string) string {
 	return fmt.Sprintf("http://127.0.0.1:%d%s", i.port, path)
 }
 
-// start runs the process and waits for GET /readyz to answer 200.
+// start runs the process again on the same port, as after a deploy, and
+// waits until it is ready.
 func (i *instance) start(t *testing.T) {
 	t.Helper()
+	if err := i.launch(); err != nil {
+		t.Fatalf("e2e: %v", err)
+	}
+}
+
+// errPortTaken means the instance could not listen on its port.
+var errPortTaken = errors.New("port already in use")
+
+// launch runs the process and waits for GET /readyz to answer 200.
+func (i *instance) launch() error {
 	cmd := exec.Command(app.bin, "--config", filepath.Join(app.dir, "mega.yaml"))
 	cmd.Env = i.env
-	cmd.Dir = t.TempDir()
+	cmd.Dir = app.work // the app writes nothing there: its database is DATABASE_URL
 	cmd.Stdout = i.log
 	cmd.Stderr = i.log
 	fmt.Fprintf(i.log, "--- start %s on :%d\n", i.name, i.port)
+	mark := i.log.Len()
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("e2e: start instance %s: %v", i.name, err)
+		return fmt.Errorf("start instance %s: %w", i.name, err)
 	}
 	i.cmd = cmd
 	i.exited = make(chan struct{})
@@ -235,12 +292,17 @@ func (i *instance) start(t *testing.T) {
 	})
 	select {
 	case <-i.exited:
-		t.Fatalf("e2e: instance %s exited while starting:\n%s", i.name, i.log)
+		if strings.Contains(i.log.String()[mark:], "address already in use") {
+			return fmt.Errorf("instance %s: port %d: %w", i.name, i.port, errPortTaken)
+		}
+		return fmt.Errorf("instance %s exited while starting (its log follows the test)", i.name)
 	default:
 	}
 	if !ready {
-		t.Fatalf("e2e: instance %s not ready within %v:\n%s", i.name, readyTimeout, i.log)
+		i.kill()
+		return fmt.Errorf("instance %s not ready within %v (its log follows the test)", i.name, readyTimeout)
 	}
+	return nil
 }
 
 // stop sends SIGTERM, as a process manager does, and waits for the exit.

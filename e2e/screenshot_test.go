@@ -34,8 +34,8 @@ func TestScreenshot(t *testing.T) {
 	is := is.New(t)
 	nats := natstest.URL(natstest.StartServer(t))
 	db := database(t)
-	a := startInstance(t, "A", nats, db, freePort(t))
-	b := startInstance(t, "B", nats, db, freePort(t))
+	a := startInstance(t, "A", nats, db)
+	b := startInstance(t, "B", nats, db)
 	for _, room := range []string{
 		`{"name":"design","topic":"Mockups, reviews and pixels"}`,
 		`{"name":"release-train","topic":"What ships on Friday"}`,
