@@ -1,0 +1,5 @@
+//go:build !race
+
+package mega_test
+
+const raceEnabled = false
