@@ -11,10 +11,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -481,4 +484,124 @@ func chatCrosses(t *testing.T, from, to int) {
 	if msg.From.UserID != "ann" || msg.Text != "hi bob" {
 		t.Fatalf("bob got %+v", msg)
 	}
+}
+
+// startMegaCLI builds the mega binary and runs `mega dev --instances 2`
+// on the fixture as a terminal would: in its own process group. It returns
+// the command, its exit channel and the pids of the two app processes.
+func startMegaCLI(t *testing.T) (cmd *exec.Cmd, exited chan error, d *devRun, apps []int) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "mega")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/mega")
+	build.Dir = repoRoot(t)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build mega: %v\n%s", err, out)
+	}
+	dir := copyFixture(t)
+	port := freePorts(t, 2)
+	out := &syncBuffer{}
+	cmd = exec.Command(bin, "dev", "--instances", "2", "--port", strconv.Itoa(port), "--dir", dir)
+	cmd.Env = setEnv(os.Environ(), "NATS_URL", "")
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its own "terminal" process group
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited = make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		if t.Failed() {
+			t.Logf("mega output:\n%s", out.String())
+		}
+	})
+	for _, p := range []int{port, port + 1} {
+		waitFor(t, firstBuild, "v1 on port "+strconv.Itoa(p), func() bool { return fetch(portURL(p, "/version")) == "v1" })
+	}
+	// The instances: mega's children, each leading its own process group.
+	waitFor(t, 10*time.Second, "two app processes", func() bool {
+		apps = childrenOf(t, cmd.Process.Pid)
+		return len(apps) == 2
+	})
+	return cmd, exited, &devRun{dir: dir, port: port, out: out}, apps
+}
+
+// TestCtrlCStopsEverything presses Ctrl-C (SIGINT to mega's process
+// group): mega must exit 0 having stopped every instance (nothing left in
+// their process groups, nothing reparented), closed every port and removed
+// tmp/.
+func TestCtrlCStopsEverything(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the mega CLI and a real app")
+	}
+	is := is.New(t)
+	cmd, exited, d, apps := startMegaCLI(t)
+	natsPort := d.natsPort(t)
+
+	is.NoErr(syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)) // Ctrl-C
+	select {
+	case err := <-exited:
+		is.NoErr(err) // exit status 0
+	case <-time.After(30 * time.Second):
+		t.Fatal("mega dev did not exit after Ctrl-C")
+	}
+	for _, pid := range apps {
+		if !gone(pid) {
+			t.Errorf("app process %d survived mega dev", pid)
+		}
+		if err := syscall.Kill(-pid, 0); err == nil {
+			t.Errorf("process group %d still has members", pid)
+		}
+	}
+	for _, p := range []int{d.port, d.port + 1, natsPort} {
+		is.True(refuses(p))
+	}
+	_, err := os.Stat(filepath.Join(d.dir, "tmp"))
+	is.True(os.IsNotExist(err))
+	is.True(strings.Contains(d.out.String(), "stopped: no process left running"))
+}
+
+// TestKilledSupervisorLeavesNoApps kills mega with SIGKILL, which it cannot
+// handle: the kernel still sends its apps SIGTERM (Pdeathsig), so they stop
+// and free their ports instead of living on as orphans.
+func TestKilledSupervisorLeavesNoApps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the mega CLI and a real app")
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("Pdeathsig is Linux only")
+	}
+	cmd, exited, d, apps := startMegaCLI(t)
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL to mega alone
+		t.Fatal(err)
+	}
+	<-exited
+	waitFor(t, 20*time.Second, "the orphaned apps to stop", func() bool {
+		for _, pid := range apps {
+			if !gone(pid) {
+				return false
+			}
+		}
+		return refuses(d.port) && refuses(d.port+1)
+	})
+}
+
+// childrenOf returns the pids whose parent is pid.
+func childrenOf(t testing.TB, pid int) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Skip("no /proc:", err)
+	}
+	var out []int
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if state, ppid := procState(p); state != "" && state != "Z" && ppid == pid {
+			out = append(out, p)
+		}
+	}
+	return out
 }
