@@ -20,7 +20,7 @@ import (
 
 // testConfig returns a mega.yaml for tests: the app's database is a fresh
 // SQLite file in a temp dir.
-func testConfig(t *testing.T) string {
+func testConfig(t testing.TB) string {
 	t.Helper()
 	dsn := "file:" + filepath.Join(t.TempDir(), "test.db") + "?_pragma=busy_timeout(5000)"
 	return fmt.Sprintf("apps: [main]\nservices:\n  databases:\n    main: {driver: sqlite, dsn: %q}\n", dsn)
@@ -28,7 +28,7 @@ func testConfig(t *testing.T) string {
 
 // newTestApp builds the app the way the boot stage does, on a fresh
 // database.
-func newTestApp(t *testing.T) *mega.App {
+func newTestApp(t testing.TB) *mega.App {
 	t.Helper()
 	cfg, err := config.Parse([]byte(testConfig(t)), nil)
 	if err != nil {
