@@ -3,6 +3,7 @@ package mega_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
@@ -56,7 +57,15 @@ func (c *chat) OnConnect(ctx *mega.Ctx) error {
 	if ch := q.Get("channel"); ch != "" {
 		channels = []string{ch}
 	}
-	if err := ctx.Presence.Join(mega.Entry{SessionID: q.Get("session"), Channels: channels, Metadata: mega.Meta{"room": q.Get("channel")}}); err != nil {
+	for i := range len(q.Get("manychannels")) {
+		channels = append(channels, fmt.Sprint("c", i))
+	}
+	meta := mega.Meta{"room": q.Get("channel")}
+	if big := q.Get("bigmeta"); big != "" {
+		meta["blob"] = strings.Repeat("x", len(big)*1024)
+	}
+	entry := mega.Entry{UserID: q.Get("as"), SessionID: q.Get("session"), Channels: channels, Metadata: meta}
+	if err := ctx.Presence.Join(entry); err != nil {
 		return mega.NewError("join_failed", err.Error())
 	}
 	self, _ := ctx.Presence.Self()
@@ -377,4 +386,30 @@ func TestConnectionCaps(t *testing.T) {
 	is.NoErr(err)
 	c.Expect(t, "welcome")
 	c.Close()
+}
+
+// TestJoinLimitsAndIdentity shows that presence refuses what a client
+// could try through the app: another user's id, oversized metadata, too
+// many sub-channels. Each is refused at join; the app closes with 1008.
+func TestJoinLimitsAndIdentity(t *testing.T) {
+	srv := start(t, &mega.Limits{MaxMetadata: 2048, MaxChannels: 4})
+	cases := []struct{ name, query string }{
+		{"another user's id", "name=eve&as=ann"},
+		{"metadata over the limit", "name=eve&bigmeta=xxx"}, // 3 KiB of metadata
+		{"too many sub-channels", "name=eve&manychannels=xxxxx"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			c := srv.Dial(t, "/ws/chat?"+tc.query)
+			is.Equal(c.ExpectClose(t), mega.ClosePolicyViolation)
+		})
+	}
+	is := is.New(t)
+	ok, _ := dial(t, srv, "name=eve&as=eve&bigmeta=x&manychannels=xxxx") // within the limits
+	ok.PushRef(t, "roster", nil, "r")
+	var list []mega.Member
+	ok.Expect(t, "roster").Decode(t, &list)
+	is.Equal(len(list), 1)
+	is.Equal(list[0].UserID, "eve")
 }
