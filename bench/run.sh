@@ -19,6 +19,9 @@
 #   IDLE="raw-reader mega mega-join centrifuge"
 #   CLUSTER_CLIENTS=999 CLUSTER_RATE=100     cross-instance: subscribers, broadcasts/s
 #   OUT=tmp/bench/<time>   where reports and tables go
+#   BEFORE=path/to/megaserver  adds the label "mega-before" (use it in FANOUT or
+#                          IDLE): a megaserver built from another commit, for
+#                          before/after figures of a framework change in one run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -73,6 +76,8 @@ start() {
     mega-nats)  "$BIN/megaserver" --addr 127.0.0.1:8080 --nats embedded >>"$log" 2>&1 & PID=$!
                 URL='ws://127.0.0.1:8080/ws/chat?name=bench{i}' PROTO=mega STATS=http://127.0.0.1:8080/debug/mem ;;
     mega-join)  "$BIN/megaserver" --addr 127.0.0.1:8080 --join >>"$log" 2>&1 & PID=$!
+                URL='ws://127.0.0.1:8080/ws/chat?name=bench{i}' PROTO=mega STATS=http://127.0.0.1:8080/debug/mem ;;
+    mega-before) "${BEFORE:?set BEFORE to a megaserver binary}" --addr 127.0.0.1:8080 >>"$log" 2>&1 & PID=$!
                 URL='ws://127.0.0.1:8080/ws/chat?name=bench{i}' PROTO=mega STATS=http://127.0.0.1:8080/debug/mem ;;
     centrifuge) "$BIN/centrifuge-bench" --addr 127.0.0.1:9002 >>"$log" 2>&1 & PID=$!
                 URL=ws://127.0.0.1:9002/connection/websocket PROTO=centrifuge STATS=http://127.0.0.1:9002/debug/mem ;;
@@ -132,7 +137,7 @@ fanout() {
       done
     done
   done
-  "$BIN/megabench" table "$OUT"/fanout/*.json | tee "$OUT/fanout.md"
+  "$BIN/megabench" table --baselines "${BASELINES:-raw,centrifuge}" "$OUT"/fanout/*.json | tee "$OUT/fanout.md"
 }
 
 idle() {

@@ -244,15 +244,34 @@ func (r *runner) connect(ctx context.Context, n int, target func(int) (string, *
 }
 
 func (r *runner) httpClients() []*http.Client {
-	if len(r.cfg.LocalAddrs) == 0 {
-		return []*http.Client{{Transport: &http.Transport{Proxy: nil, DialContext: (&net.Dialer{}).DialContext}}}
+	addrs := r.cfg.LocalAddrs
+	if len(addrs) == 0 {
+		addrs = []string{""}
 	}
 	var out []*http.Client
-	for _, a := range r.cfg.LocalAddrs {
-		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(a)}}
-		out = append(out, &http.Client{Transport: &http.Transport{Proxy: nil, DialContext: d.DialContext}})
+	for _, a := range addrs {
+		d := &net.Dialer{}
+		if a != "" {
+			d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(a)}
+		}
+		out = append(out, &http.Client{Transport: &http.Transport{Proxy: nil, DialContext: abortiveDial(d)}})
 	}
 	return out
+}
+
+// abortiveDial dials with SO_LINGER 0: closing the connection at the end of
+// a run resets it instead of leaving it in TIME_WAIT for a minute. Tens of
+// thousands of TIME_WAIT sockets would otherwise make the next run's
+// connects slow (the kernel searches for a free ephemeral port) and skew its
+// connect rate.
+func abortiveDial(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		return c, err
+	}
 }
 
 func (r *runner) dial(ctx context.Context, hc *http.Client, url string) (*websocket.Conn, error) {
