@@ -136,3 +136,31 @@ func startDevB(b *testing.B, dir string) *devRun {
 	})
 	return &devRun{dir: dir, port: port, out: out}
 }
+
+// BenchmarkStaticReload measures a static-file save on the fixture (served
+// with mega.Static, so from disk in dev mode) until the reload notice
+// reaches a page's event stream: no build, no restart.
+//
+//	go test -run '^$' -bench StaticReload -benchtime 7x ./cmd/mega/internal/devloop/
+func BenchmarkStaticReload(b *testing.B) {
+	dir := copyFixture(b)
+	d := startDevB(b, dir)
+	d.waitVersion(b, d.port, "v1", firstBuild)
+	var took []time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		es := openEvents(b, d.port)
+		es.expect(b, `"id"`)
+		start := time.Now()
+		css := fmt.Sprintf("h1 { color: #%06x; }\n", i)
+		if err := os.WriteFile(filepath.Join(dir, "static", "style.css"), []byte(css), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		es.expect(b, `"type":"reload"`)
+		took = append(took, time.Since(start))
+		es.body.Close()
+	}
+	b.StopTimer()
+	b.ReportMetric(ms(median(took)), "save-to-notice-ms")
+	b.ReportMetric(0, "ns/op")
+}

@@ -242,7 +242,7 @@ type eventStream struct {
 	body  io.Closer
 }
 
-func openEvents(t *testing.T, port int) *eventStream {
+func openEvents(t testing.TB, port int) *eventStream {
 	t.Helper()
 	res, err := http.Get(portURL(port, "/_mega/dev/events"))
 	if err != nil {
@@ -266,7 +266,7 @@ func openEvents(t *testing.T, port int) *eventStream {
 }
 
 // expect waits for a data line containing every part.
-func (es *eventStream) expect(t *testing.T, parts ...string) {
+func (es *eventStream) expect(t testing.TB, parts ...string) {
 	t.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
