@@ -1,9 +1,11 @@
-// Command mega scaffolds mega apps and checks their configuration:
+// Command mega scaffolds mega apps, runs them with hot reload and checks
+// their configuration:
 //
 //	mega new NAME                  write a new app into ./NAME
 //	mega generate channel NAME     add a WebSocket channel to an app
 //	mega generate resource NAME field:type...
 //	                               add a REST resource to an app
+//	mega dev [--instances N]       build, run and reload the app on every save
 //	mega config check              validate mega.yaml
 //	mega version                   print the version
 //
