@@ -413,3 +413,31 @@ func TestJoinLimitsAndIdentity(t *testing.T) {
 	is.Equal(len(list), 1)
 	is.Equal(list[0].UserID, "eve")
 }
+
+// TestKeepaliveCutsDeadPeers: a client that never reads also never answers
+// pings (coder/websocket answers them from its reader), so the server must
+// notice within PingInterval + PongTimeout and remove it.
+func TestKeepaliveCutsDeadPeers(t *testing.T) {
+	is := is.New(t)
+	srv := start(t, &mega.Limits{PingInterval: 100 * time.Millisecond, PongTimeout: 200 * time.Millisecond})
+	watcher, _ := dial(t, srv, "name=watcher")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dead, _, err := websocket.Dial(ctx, srv.WebSocketURL("/ws/chat?name=dead"), nil)
+	is.NoErr(err)
+	defer dead.CloseNow()
+	watcher.Expect(t, "presence.join")
+
+	start := time.Now()
+	var left mega.Member
+	watcher.Expect(t, "presence.leave").Decode(t, &left)
+	is.Equal(left.UserID, "dead")
+	t.Logf("dead peer removed %s after it joined (ping 100ms, pong timeout 200ms)", time.Since(start))
+
+	// A live client that reads keeps answering pings and stays.
+	watcher.PushRef(t, "roster", nil, "r")
+	var list []mega.Member
+	watcher.Expect(t, "roster").Decode(t, &list)
+	is.Equal(len(list), 1)
+}
