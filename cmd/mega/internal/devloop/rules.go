@@ -22,6 +22,7 @@ const (
 	Source
 )
 
+// String returns the kind's name as status lines show it.
 func (k Kind) String() string {
 	switch k {
 	case Asset:
