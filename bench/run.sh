@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load scenarios behind docs/performance.md (also: task bench:load).
 #
-#   bench/run.sh [fanout] [idle] [cluster]      # default: all three
+#   bench/run.sh [fanout] [latency] [idle] [cluster]      # default: all four
 #
 # Builds megabench and the servers (raw coder/websocket, mega, centrifuge in
 # its own module, a 3-node NATS cluster), runs every scenario REPS times with
@@ -15,6 +15,7 @@
 #   DURATION=10s      measured window of a fan-out run
 #   SIZES="1000 10000"        subscribers in the fan-out scenario
 #   FANOUT="raw mega mega-nats centrifuge"   servers in the fan-out scenario
+#   LATENCY_CLIENTS=1000 LATENCY_RATE=100    latency below saturation (fixed rate)
 #   IDLE_SIZES="10000"        idle connections (50000 needs ~4 GB and a high ulimit)
 #   IDLE="raw-reader mega mega-join centrifuge"
 #   CLUSTER_CLIENTS=999 CLUSTER_RATE=100     cross-instance: subscribers, broadcasts/s
@@ -31,11 +32,13 @@ SIZES=${SIZES:-"1000 10000"}
 FANOUT=${FANOUT:-"raw mega mega-nats centrifuge"}
 IDLE_SIZES=${IDLE_SIZES:-"10000"}
 IDLE=${IDLE:-"raw-reader mega mega-join centrifuge"}
+LATENCY_CLIENTS=${LATENCY_CLIENTS:-1000}
+LATENCY_RATE=${LATENCY_RATE:-100}
 CLUSTER_CLIENTS=${CLUSTER_CLIENTS:-999}
 CLUSTER_RATE=${CLUSTER_RATE:-100}
 OUT=${OUT:-tmp/bench/$(date +%Y%m%d-%H%M%S)}
 BIN=${BIN:-tmp/bench/bin}
-SCENARIOS=${*:-fanout idle cluster}
+SCENARIOS=${*:-fanout latency idle cluster}
 
 mkdir -p "$OUT/logs" "$BIN"
 OUT=$(cd "$OUT" && pwd)
@@ -140,6 +143,21 @@ fanout() {
   "$BIN/megabench" table --baselines "${BASELINES:-raw,centrifuge}" "$OUT"/fanout/*.json | tee "$OUT/fanout.md"
 }
 
+latency() {
+  mkdir -p "$OUT/latency"
+  for rep in $(seq "$REPS"); do
+    for label in $FANOUT; do
+      say "latency: $label, $LATENCY_CLIENTS subscribers, $LATENCY_RATE broadcasts/s, run $rep/$REPS"
+      start "$label"
+      bench "$OUT/logs/latency-$label-$rep.txt" --protocol "$PROTO" --url "$URL" --clients "$LATENCY_CLIENTS" \
+        --rate "$LATENCY_RATE" --duration "$DURATION" --warmup 2s --pid "$PID" --label "$label" --progress 0 \
+        --json "$OUT/latency/$label-$rep.json"
+      stop "$PID"
+    done
+  done
+  "$BIN/megabench" table --baselines "${BASELINES:-raw,centrifuge}" "$OUT"/latency/*.json | tee "$OUT/latency.md"
+}
+
 idle() {
   mkdir -p "$OUT/idle"
   for n in $IDLE_SIZES; do
@@ -194,8 +212,8 @@ cluster() {
 
 for s in $SCENARIOS; do
   case $s in
-    fanout | idle | cluster) "$s" ;;
-    *) echo "unknown scenario $s (fanout, idle, cluster)" >&2; exit 2 ;;
+    fanout | latency | idle | cluster) "$s" ;;
+    *) echo "unknown scenario $s (fanout, latency, idle, cluster)" >&2; exit 2 ;;
   esac
 done
 say "reports and tables in $OUT"

@@ -26,9 +26,10 @@ type Report struct {
 	BroadcastsPerSec float64      `json:"broadcastsPerSec,omitempty"`
 	Expected         int64        `json:"expected,omitempty"` // deliveries the window's broadcasts should make
 	Delivered        int64        `json:"delivered,omitempty"`
-	Lost             int64        `json:"lost"`
-	DeliveriesPerSec float64      `json:"deliveriesPerSec,omitempty"`
-	Latency          *Latency     `json:"latency,omitempty"` // of the window's deliveries
+	Lost             int64        `json:"lost"` // expected - delivered after the drain
+	DrainSeconds     float64      `json:"drainSeconds,omitempty"`
+	DeliveriesPerSec float64      `json:"deliveriesPerSec,omitempty"` // all deliveries during the window / its length
+	Latency          *Latency     `json:"latency,omitempty"`          // of the window's deliveries
 	ByURL            []URLLatency `json:"byUrl,omitempty"`
 	WindowStalls     int64        `json:"windowStalls,omitempty"`
 
@@ -87,7 +88,9 @@ type URLLatency struct {
 type Server struct {
 	PIDs       []string `json:"pids"`
 	CPUSeconds float64  `json:"cpuSeconds"` // over the window and drain (or the idle hold)
-	// CPUPerDeliveryUs is server CPU time per delivery, in microseconds.
+	// CPUPerDeliveryUs is server CPU time per delivery, in microseconds:
+	// from the window's start to the end of the drain, over every delivery
+	// in that time.
 	CPUPerDeliveryUs float64 `json:"cpuPerDeliveryUs,omitempty"`
 	// CPUCores is the average number of cores busy.
 	CPUCores       float64 `json:"cpuCores"`
@@ -213,7 +216,7 @@ func printSummary(w io.Writer, rep *Report) {
 	fmt.Fprintf(w, "connect:     %d connected, %d failed, %.2fs, %.0f/s\n", rep.Connect.Connected, rep.Connect.Failed, rep.Connect.Seconds, rep.Connect.PerSecond)
 	if rep.Mode == "broadcast" {
 		fmt.Fprintf(w, "window:      %.2fs, %d broadcasts (%.0f/s)\n", rep.WindowSeconds, rep.Broadcasts, rep.BroadcastsPerSec)
-		fmt.Fprintf(w, "deliveries:  %d of %d expected (lost %d), %s/s\n", rep.Delivered, rep.Expected, rep.Lost, si(rep.DeliveriesPerSec))
+		fmt.Fprintf(w, "deliveries:  %d of %d expected (lost %d), %s/s; drained in %.1fs\n", rep.Delivered, rep.Expected, rep.Lost, si(rep.DeliveriesPerSec), rep.DrainSeconds)
 		if l := rep.Latency; l != nil {
 			fmt.Fprintf(w, "latency:     p50 %s  p95 %s  p99 %s  max %s\n", usStr(l.P50us), usStr(l.P95us), usStr(l.P99us), usStr(l.MaxUs))
 		}

@@ -23,8 +23,9 @@ const (
 	subShards   = 16      // counters and histograms per URL group, to spread contention
 	primeEvery  = 50 * time.Millisecond
 	primeLimit  = 30 * time.Second
-	windowStall = 2 * time.Second // a broadcast not delivered to everyone by then no longer holds the window
+	windowStall = 10 * time.Second // a broadcast not delivered to everyone by then no longer holds the window
 	dialTimeout = 30 * time.Second
+	drainLimit  = 2 * time.Minute // the drain ends by then even while deliveries trickle in
 )
 
 // paddedInt keeps hot counters on their own cache lines.
@@ -426,24 +427,43 @@ func (r *runner) broadcast(ctx context.Context, rep *Report, procs *procs) {
 	if ctx.Err() != nil {
 		return
 	}
+	// Rates and CPU per delivery count every delivery between two moments,
+	// whichever broadcast it belongs to: what was in flight when the window
+	// opened is delivered, and paid for, inside it. Latency and loss are
+	// of the broadcasts sent in the window.
 	r.firstSeq.Store(seq)
 	procs.sample("window")
 	r.phase.Store("window")
-	t0 := time.Now()
+	t0, f0 := time.Now(), r.framesTotal()
 	r.pace(ctx, &seq, t0.Add(cfg.Duration), func() { send(true) })
-	window := time.Since(t0)
-	last := seq - 1
+	window, f1 := time.Since(t0), r.framesTotal()
+	lastSeq := seq - 1
 
-	// Drain: wait for what is still in flight.
+	// Drain: wait for what is still in flight, as long as deliveries keep
+	// coming (a saturated server may be seconds behind); what has not
+	// arrived after cfg.Drain without progress is lost.
 	r.phase.Store("drain")
-	drainEnd := time.Now().Add(cfg.Drain)
-	for r.deliveredTotal() < r.expected.Load() && time.Now().Before(drainEnd) && ctx.Err() == nil {
+	drainStart := time.Now()
+	last, lastProgress, hardEnd := r.deliveredTotal(), time.Now(), time.Now().Add(drainLimit)
+	for r.deliveredTotal() < r.expected.Load() && time.Since(lastProgress) < cfg.Drain && time.Now().Before(hardEnd) && ctx.Err() == nil {
 		time.Sleep(5 * time.Millisecond)
+		if d := r.deliveredTotal(); d != last {
+			last, lastProgress = d, time.Now()
+		}
 	}
+	drainEnd := time.Now()
 	procs.sample("end")
 	r.phase.Store("done")
 
-	rep.fillBroadcast(r, window, last-r.firstSeq.Load()+1, procs)
+	rep.fillBroadcast(r, window, lastSeq-r.firstSeq.Load()+1, procs)
+	rep.DrainSeconds = drainEnd.Sub(drainStart).Seconds()
+	rep.DeliveriesPerSec = float64(f1-f0) / window.Seconds()
+	if rep.Server != nil {
+		rep.Server.CPUPerDeliveryUs = 0
+		if d := r.framesTotal() - f0; d > 0 {
+			rep.Server.CPUPerDeliveryUs = rep.Server.CPUSeconds * 1e6 / float64(d)
+		}
+	}
 }
 
 // pace calls send until the deadline: at cfg.Rate per second, or as fast as

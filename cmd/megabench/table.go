@@ -48,32 +48,32 @@ type groupKey struct {
 }
 
 type metric struct {
-	name   string
-	unit   string
-	of     func(*Report) (float64, bool)
-	better int // +1 higher is better, -1 lower is better
+	name  string
+	unit  string
+	of    func(*Report) (float64, bool)
+	ratio bool // shown in the ratio table
 }
 
 var broadcastMetrics = []metric{
-	{"deliveries/s", "", func(r *Report) (float64, bool) { return r.DeliveriesPerSec, true }, +1},
+	{"deliveries/s", "", func(r *Report) (float64, bool) { return r.DeliveriesPerSec, true }, true},
 	{"server CPU per delivery", "µs", func(r *Report) (float64, bool) {
 		if r.Server == nil {
 			return 0, false
 		}
 		return r.Server.CPUPerDeliveryUs, true
-	}, -1},
-	{"p50", "ms", func(r *Report) (float64, bool) { return latUs(r, func(l *Latency) float64 { return l.P50us }) }, -1},
-	{"p99", "ms", func(r *Report) (float64, bool) { return latUs(r, func(l *Latency) float64 { return l.P99us }) }, -1},
-	{"lost", "", func(r *Report) (float64, bool) { return float64(r.Lost), true }, -1},
-	{"connects/s", "", func(r *Report) (float64, bool) { return r.Connect.PerSecond, true }, +1},
+	}, true},
+	{"p50", "ms", func(r *Report) (float64, bool) { return latUs(r, func(l *Latency) float64 { return l.P50us }) }, true},
+	{"p99", "ms", func(r *Report) (float64, bool) { return latUs(r, func(l *Latency) float64 { return l.P99us }) }, true},
+	{"lost", "", func(r *Report) (float64, bool) { return float64(r.Lost), true }, false},
+	{"connects/s", "", func(r *Report) (float64, bool) { return r.Connect.PerSecond, true }, false},
 }
 
 var idleMetrics = []metric{
-	{"RSS per conn", "KB", func(r *Report) (float64, bool) { return r.Memory.RSSPerConn / 1024, r.Server != nil }, -1},
-	{"Go heap per conn", "KB", func(r *Report) (float64, bool) { return r.Memory.HeapPerConn / 1024, r.Memory.After != nil }, -1},
-	{"stacks per conn", "KB", func(r *Report) (float64, bool) { return r.Memory.StackPerConn / 1024, r.Memory.After != nil }, -1},
-	{"goroutines per conn", "", func(r *Report) (float64, bool) { return r.Memory.GoroutinesPerCon, r.Memory.After != nil }, -1},
-	{"connects/s", "", func(r *Report) (float64, bool) { return r.Connect.PerSecond, true }, +1},
+	{"RSS per conn", "KB", func(r *Report) (float64, bool) { return r.Memory.RSSPerConn / 1024, r.Server != nil }, true},
+	{"Go heap per conn", "KB", func(r *Report) (float64, bool) { return r.Memory.HeapPerConn / 1024, r.Memory.After != nil }, true},
+	{"stacks per conn", "KB", func(r *Report) (float64, bool) { return r.Memory.StackPerConn / 1024, r.Memory.After != nil }, false},
+	{"goroutines per conn", "", func(r *Report) (float64, bool) { return r.Memory.GoroutinesPerCon, r.Memory.After != nil }, false},
+	{"connects/s", "", func(r *Report) (float64, bool) { return r.Connect.PerSecond, true }, false},
 }
 
 func latUs(r *Report, f func(*Latency) float64) (float64, bool) {
@@ -195,7 +195,10 @@ func writeRatios(w io.Writer, groups map[groupKey][]*Report, rows []groupKey, me
 				continue
 			}
 			var parts []string
-			for _, m := range metrics[:min(2, len(metrics))] {
+			for _, m := range metrics {
+				if !m.ratio {
+					continue
+				}
 				s, ok1 := statOf(groups[k], m)
 				bs, ok2 := statOf(groups[bk], m)
 				if !ok1 || !ok2 || bs.med == 0 {
