@@ -166,7 +166,7 @@ func (c *conn) serve() error {
 		return err
 	}
 	for {
-		typ, data, err := c.ws.Read(c.ctx.ctx)
+		typ, data, err := c.readFrame() // see readbuf.go
 		if err != nil {
 			if errors.Is(err, websocket.ErrMessageTooBig) {
 				c.ctx.log.Info().Int64("limit", c.limits.ReadLimit).Msg("frame over the read limit; closed with 1009")
@@ -177,11 +177,13 @@ func (c *conn) serve() error {
 			return err
 		}
 		if !c.allow() {
+			releaseFrame(data)
 			c.ctx.log.Warn().Float64("perSecond", c.limits.MessagesPerSecond).Msg("rate limit exceeded; closing")
 			c.closeWith(CloseRateLimited, "rate limit exceeded")
 			return errRateLimited
 		}
-		c.handle(typ, data)
+		c.handle(typ, *data)
+		releaseFrame(data)
 	}
 }
 
@@ -203,7 +205,8 @@ func (c *conn) allow() bool {
 }
 
 // handle decodes one frame and runs OnMessage; every failure becomes an
-// error frame and the connection stays open.
+// error frame and the connection stays open. data is reused once handle
+// returns: nothing may keep it (json.Unmarshal copies).
 func (c *conn) handle(typ websocket.MessageType, data []byte) {
 	var msg Message
 	if typ != websocket.MessageText {
