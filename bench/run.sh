@@ -18,7 +18,7 @@
 #   LATENCY_CLIENTS=1000 LATENCY_RATE=100    latency below saturation (fixed rate)
 #   IDLE_SIZES="10000"        idle connections (50000 needs ~4 GB and a high ulimit)
 #   IDLE="raw-reader mega mega-join centrifuge"
-#   CLUSTER_CLIENTS=999 CLUSTER_RATE=100     cross-instance: subscribers, broadcasts/s
+#   CLUSTER_CLIENTS="30 999" CLUSTER_RATE=100  cross-instance: subscribers (light, loaded), broadcasts/s
 #   OUT=tmp/bench/<time>   where reports and tables go
 #   BEFORE=path/to/megaserver  adds the label "mega-before" (use it in FANOUT or
 #                          IDLE): a megaserver built from another commit, for
@@ -34,7 +34,7 @@ IDLE_SIZES=${IDLE_SIZES:-"10000"}
 IDLE=${IDLE:-"raw-reader mega mega-join centrifuge"}
 LATENCY_CLIENTS=${LATENCY_CLIENTS:-1000}
 LATENCY_RATE=${LATENCY_RATE:-100}
-CLUSTER_CLIENTS=${CLUSTER_CLIENTS:-999}
+CLUSTER_CLIENTS=${CLUSTER_CLIENTS:-"30 999"}
 CLUSTER_RATE=${CLUSTER_RATE:-100}
 OUT=${OUT:-tmp/bench/$(date +%Y%m%d-%H%M%S)}
 BIN=${BIN:-tmp/bench/bin}
@@ -197,14 +197,16 @@ cluster() {
   done
   local all
   all=$(IFS=,; echo "${urls[*]}")
-  for rep in $(seq "$REPS"); do
-    # Subscribers on all three instances, the publisher on the first: the
-    # first URL's subscribers are the local case, the others cross NATS.
-    say "cluster: $CLUSTER_CLIENTS subscribers over 3 instances, $CLUSTER_RATE broadcasts/s, run $rep/$REPS"
-    bench "$OUT/logs/cluster-$rep.txt" --protocol mega --url "$all" --pub-url "${urls[0]}" \
-      --clients "$CLUSTER_CLIENTS" --rate "$CLUSTER_RATE" --duration "$DURATION" --warmup 2s \
-      --pid "$(IFS=,; echo "${pids[*]}"),$nats" --label mega-cluster --progress 0 \
-      --json "$OUT/cluster/mega-cluster-$rep.json"
+  for n in $CLUSTER_CLIENTS; do
+    for rep in $(seq "$REPS"); do
+      # Subscribers on all three instances, the publisher on the first: the
+      # first URL's subscribers are the local case, the others cross NATS.
+      say "cluster: $n subscribers over 3 instances, $CLUSTER_RATE broadcasts/s, run $rep/$REPS"
+      bench "$OUT/logs/cluster-$n-$rep.txt" --protocol mega --url "$all" --pub-url "${urls[0]}" \
+        --clients "$n" --rate "$CLUSTER_RATE" --duration "$DURATION" --warmup 2s \
+        --pid "$(IFS=,; echo "${pids[*]}"),$nats" --label mega-cluster --progress 0 \
+        --json "$OUT/cluster/mega-cluster-$n-$rep.json"
+    done
   done
   for p in "${pids[@]}" "$nats"; do stop "$p"; done
   "$BIN/megabench" table "$OUT"/cluster/*.json | tee "$OUT/cluster.md"

@@ -240,6 +240,28 @@ func writeByURL(w io.Writer, groups map[groupKey][]*Report, keys []groupKey) {
 			sort.Float64s(del)
 			fmt.Fprintf(w, "| %s | %s | %s | %s |\n", u.URL, num(median(p50)), num(median(p99)), num(median(del)))
 		}
+		// The first URL's subscribers share an instance with the publisher:
+		// the others' extra latency is what crossing to another instance adds.
+		var d50, d99 []float64
+		for _, r := range reps {
+			if len(r.ByURL) < 2 || r.ByURL[0].Latency == nil {
+				continue
+			}
+			local := r.ByURL[0].Latency
+			var s50, s99 float64
+			for _, u := range r.ByURL[1:] {
+				s50 += u.Latency.P50us - local.P50us
+				s99 += u.Latency.P99us - local.P99us
+			}
+			n := float64(len(r.ByURL) - 1)
+			d50, d99 = append(d50, s50/n/1000), append(d99, s99/n/1000)
+		}
+		if len(d50) > 0 {
+			sort.Float64s(d50)
+			sort.Float64s(d99)
+			fmt.Fprintf(w, "\nAdded by crossing instances (other URLs minus the first, median of per-run differences): p50 %s ms [%s–%s], p99 %s ms [%s–%s]\n",
+				num(median(d50)), num(d50[0]), num(d50[len(d50)-1]), num(median(d99)), num(d99[0]), num(d99[len(d99)-1]))
+		}
 	}
 }
 
