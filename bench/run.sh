@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load scenarios behind docs/performance.md (also: task bench:load).
 #
-#   bench/run.sh [fanout] [latency] [idle] [cluster]      # default: all four
+#   bench/run.sh [fanout] [latency] [idle] [cluster] [roster]   # default: all
 #
 # Builds megabench and the servers (raw coder/websocket, mega, centrifuge in
 # its own module, a 3-node NATS cluster), runs every scenario REPS times with
@@ -19,6 +19,7 @@
 #   IDLE_SIZES="10000"        idle connections (50000 needs ~4 GB and a high ulimit)
 #   IDLE="raw-reader mega mega-join centrifuge"
 #   CLUSTER_CLIENTS="30 999" CLUSTER_RATE=100  cross-instance: subscribers (light, loaded), broadcasts/s
+#   ROSTER_MEMBERS=1000 ROSTER_TTL=10s       roster: members on the instance that crashes or stops
 #   OUT=tmp/bench/<time>   where reports and tables go
 #   BEFORE=path/to/megaserver  adds the label "mega-before" (use it in FANOUT or
 #                          IDLE): a megaserver built from another commit, for
@@ -36,9 +37,11 @@ LATENCY_CLIENTS=${LATENCY_CLIENTS:-1000}
 LATENCY_RATE=${LATENCY_RATE:-100}
 CLUSTER_CLIENTS=${CLUSTER_CLIENTS:-"30 999"}
 CLUSTER_RATE=${CLUSTER_RATE:-100}
+ROSTER_MEMBERS=${ROSTER_MEMBERS:-1000}
+ROSTER_TTL=${ROSTER_TTL:-10s}
 OUT=${OUT:-tmp/bench/$(date +%Y%m%d-%H%M%S)}
 BIN=${BIN:-tmp/bench/bin}
-SCENARIOS=${*:-fanout latency idle cluster}
+SCENARIOS=${*:-fanout latency idle cluster roster}
 
 mkdir -p "$OUT/logs" "$BIN"
 OUT=$(cd "$OUT" && pwd)
@@ -212,10 +215,75 @@ cluster() {
   "$BIN/megabench" table "$OUT"/cluster/*.json | tee "$OUT/cluster.md"
 }
 
+now() { date +%s%N; }
+ms_between() { echo $(( ($2 - $1) / 1000000 )); }
+# watch_int FILE KEY: an integer field of a megabench report's "watch" object.
+watch_int() { sed -n '/"watch"/,/}/p' "$1" 2>/dev/null | grep -o "\"$2\": *[0-9]*" | head -1 | grep -o '[0-9]*$'; }
+
+# members_seen PORT: how many members the instance on PORT sees.
+members_seen() { curl -fsS "http://127.0.0.1:$1/debug/roster" 2>/dev/null | grep -o '"members":[0-9]*' | cut -d: -f2; }
+
+# roster: ROSTER_MEMBERS members on instance A, an observer on instance B
+# (another NATS node). A crashes (SIGKILL) or stops (SIGTERM); the observer
+# times the presence.leave frames it receives for A's members.
+roster() {
+  mkdir -p "$OUT/roster"
+  "$BIN/natscluster" --nodes 3 --port 4422 --route-port 6422 >"$OUT/logs/roster-nats.log" 2>&1 &
+  local nats=$!
+  SERVERS+=("$nats")
+  for _ in $(seq 100); do [ "$(wc -l <"$OUT/logs/roster-nats.log")" -ge 3 ] && break; sleep 0.1; done
+  local flags="--join --presence-events --ttl $ROSTER_TTL"
+  # shellcheck disable=SC2086
+  "$BIN/megaserver" --addr 127.0.0.1:8281 --nats nats://127.0.0.1:4423 $flags >>"$OUT/logs/roster-b.log" 2>&1 &
+  local b=$!
+  SERVERS+=("$b")
+  local n=$ROSTER_MEMBERS ttl_s=${ROSTER_TTL%s}
+  echo "| stop | run | members | join visible on B (ms) | first leave (ms) | all leaves (ms) | leaves seen |" >"$OUT/roster.md"
+  echo "|---|---|---|---|---|---|---|" >>"$OUT/roster.md"
+  for rep in $(seq "$REPS"); do
+    for how in KILL TERM; do
+      # shellcheck disable=SC2086
+      "$BIN/megaserver" --addr 127.0.0.1:8280 --nats nats://127.0.0.1:4422 $flags >>"$OUT/logs/roster-a.log" 2>&1 &
+      local a=$!
+      SERVERS+=("$a")
+      for _ in $(seq 100); do curl -fsS -o /dev/null http://127.0.0.1:8280/readyz 2>/dev/null && curl -fsS -o /dev/null http://127.0.0.1:8281/readyz 2>/dev/null && break; sleep 0.1; done
+      "$BIN/megabench" --idle --protocol mega --url 'ws://127.0.0.1:8281/ws/chat?name=observer' --clients 1 \
+        --duration "$(( ttl_s * 3 + 10 ))s" --settle 0 --progress 0 --watch presence.leave --watch-until "$n" --label observer \
+        --json "$OUT/roster/$how-$rep.json" >"$OUT/logs/roster-observer-$how-$rep.txt" 2>&1 &
+      local obs=$!
+      sleep 1
+      local t0 t1 tk
+      t0=$(now)
+      "$BIN/megabench" --idle --protocol mega --url "ws://127.0.0.1:8280/ws/chat?name=m$rep{i}" --clients "$n" \
+        --duration 10m --settle 0 --progress 0 >"$OUT/logs/roster-members-$how-$rep.txt" 2>&1 &
+      local members=$!
+      for _ in $(seq 600); do [ "$(members_seen 8281)" = "$((n + 1))" ] && break; sleep 0.05; done
+      t1=$(now)
+      sleep 1
+      tk=$(now)
+      kill -"$how" "$a"
+      wait "$obs" || true
+      kill "$members" 2>/dev/null || true
+      wait "$members" 2>/dev/null || true
+      stop "$a"
+      local f="$OUT/roster/$how-$rep.json" first last count
+      count=$(watch_int "$f" count)
+      first=$(watch_int "$f" firstUnixNano)
+      last=$(watch_int "$f" lastUnixNano)
+      local row="| SIG$how | $rep | $n | $(ms_between "$t0" "$t1") | $(ms_between "$tk" "${first:-$tk}") | $(ms_between "$tk" "${last:-$tk}") | ${count:-0} |"
+      say "roster: $row"
+      echo "$row" >>"$OUT/roster.md"
+    done
+  done
+  stop "$b"
+  stop "$nats"
+  cat "$OUT/roster.md"
+}
+
 for s in $SCENARIOS; do
   case $s in
-    fanout | latency | idle | cluster) "$s" ;;
-    *) echo "unknown scenario $s (fanout, latency, idle, cluster)" >&2; exit 2 ;;
+    fanout | latency | idle | cluster | roster) "$s" ;;
+    *) echo "unknown scenario $s (fanout, latency, idle, cluster, roster)" >&2; exit 2 ;;
   esac
 done
 say "reports and tables in $OUT"

@@ -8,7 +8,8 @@
 //	megaserver --addr 127.0.0.1:8080 --nats embedded      # cluster on, embedded NATS
 //	megaserver --addr 127.0.0.1:8081 --nats nats://127.0.0.1:4222   # an instance of a cluster
 //
-// GET /debug/mem reports Go memory statistics after a GC (megabench --stats-url).
+// GET /debug/mem reports Go memory statistics after a GC (megabench --stats-url);
+// GET /debug/roster how many members the instance sees.
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -64,6 +66,8 @@ func run() error {
 	natsURL := flag.String("nats", "off", `cluster bus: "off" (no cluster), "embedded", or NATS URLs`)
 	roster := flag.String("roster", "nats", "with a cluster: roster driver, nats or none")
 	join := flag.Bool("join", false, "join presence on connect (user id = ?name=), so every connection is in the roster")
+	events := flag.Bool("presence-events", false, "send presence.join/update/leave frames to every connection (mega.WithPresenceEvents)")
+	ttl := flag.Duration("ttl", 10*time.Second, "with a cluster: roster TTL (a crashed instance's members leave after about this long)")
 	in := flag.String("in", "chat.send", "message type that is broadcast")
 	out := flag.String("out", "chat.message", "type of the broadcast frames")
 	logLevel := flag.String("log", "warn", "log level")
@@ -88,8 +92,8 @@ services:
 wsCluster:
   bus: main
   subjectPrefix: mega.bench
-  roster: { driver: %s, ttl: 10s }
-`, *natsURL, *roster)
+  roster: { driver: %s, ttl: %s }
+`, *natsURL, *roster, *ttl)
 	}
 	cfg, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
 	if err != nil {
@@ -98,7 +102,16 @@ wsCluster:
 	apps := mega.Apps{"bench": func(env *mega.Env) (*mega.App, error) {
 		app := env.NewApp()
 		app.Router().Get("/debug/mem", memstat.Handler)
-		app.Channel("/ws/chat", bench{join: *join, in: *in, out: *out})
+		app.Router().Get("/debug/roster", func(w http.ResponseWriter, _ *http.Request) {
+			// How many members this instance sees in /ws/chat, cluster-wide.
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, "{\"members\":%d,\"local\":%d}\n", len(app.Hub().List("/ws/chat")), app.Hub().LocalCount("/ws/chat"))
+		})
+		var opts []mega.ChannelOption
+		if *events {
+			opts = append(opts, mega.WithPresenceEvents())
+		}
+		app.Channel("/ws/chat", bench{join: *join, in: *in, out: *out}, opts...)
 		return app, nil
 	}}
 

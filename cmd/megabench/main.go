@@ -58,6 +58,8 @@ type config struct {
 	Label       string
 	LocalAddrs  []string
 	Quiet       bool
+	Watch       string // count frames of this type, with the wall time of the first and last
+	WatchUntil  int64  // with --idle: stop holding once this many watched frames arrived
 }
 
 func main() {
@@ -119,6 +121,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Float64Var(&c.ConnectRate, "connect-rate", 0, "at most this many new connections per second (0 = no limit)")
 	fs.DurationVar(&c.Progress, "progress", time.Second, "interval of the progress lines on stderr (0 = none)")
 	fs.StringVar(&c.Label, "label", "", "name of this run in reports and tables (default: the protocol)")
+	fs.StringVar(&c.Watch, "watch", "", "count frames of this mega type (e.g. presence.leave) and report the wall-clock time of the first and last, to time events triggered outside the tool")
+	fs.Int64Var(&c.WatchUntil, "watch-until", 0, "with --idle and --watch: stop once this many watched frames have arrived (0 = hold for --duration)")
 	fs.StringVar(&localAddrs, "local-addrs", "", "comma-separated local IPs to dial from, round-robin (more than ~28k connections to one address need several)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: megabench [flags]\n       megabench table [flags] REPORT.json...\n\nFlags:\n")

@@ -202,3 +202,29 @@ func TestIdleRun(t *testing.T) {
 		t.Fatalf("summary:\n%s", out.String())
 	}
 }
+
+// greeter says hello to every connection.
+type greeter struct{ benchChannel }
+
+func (greeter) OnConnect(ctx *mega.Ctx) error { return ctx.Send("hello", nil) }
+
+func TestWatchUntil(t *testing.T) {
+	app := mega.NewApp("watch")
+	app.Channel("/ws/chat", greeter{})
+	srv := megatest.Start(t, app)
+	var out bytes.Buffer
+	start := time.Now()
+	err := cli(context.Background(), []string{
+		"--idle", "--url", srv.WebSocketURL("/ws/chat"), "--clients", "10", "--duration", "20s",
+		"--settle", "0", "--progress", "0", "--watch", "hello", "--watch-until", "10",
+	}, &out, io.Discard)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Errorf("--watch-until did not end the hold early")
+	}
+	if !strings.Contains(out.String(), "watch:       10 hello frames") {
+		t.Fatalf("summary:\n%s", out.String())
+	}
+}

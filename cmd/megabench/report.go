@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 )
 
@@ -39,6 +40,16 @@ type Report struct {
 	Disconnects int64        `json:"disconnects"`
 	OtherFrames int64        `json:"otherFrames"`
 	Errors      []ErrorCount `json:"errors,omitempty"`
+	Watch       *Watch       `json:"watch,omitempty"`
+}
+
+// Watch is what --watch saw: how many frames of the type arrived, and the
+// wall-clock time of the first and the last (unix nanoseconds).
+type Watch struct {
+	Type          string `json:"type"`
+	Count         int64  `json:"count"`
+	FirstUnixNano int64  `json:"firstUnixNano,omitempty"`
+	LastUnixNano  int64  `json:"lastUnixNano,omitempty"`
 }
 
 // Machine describes where the run happened.
@@ -46,6 +57,9 @@ type Machine struct {
 	CPUs int    `json:"cpus"`
 	Go   string `json:"go"`
 	OS   string `json:"os"`
+	// Load is /proc/loadavg's 1, 5 and 15 minute averages when the run
+	// started: how busy the machine was with other work.
+	Load string `json:"loadAvg,omitempty"`
 }
 
 // Params are the run's settings.
@@ -130,7 +144,7 @@ func newReport(cfg *config) *Report {
 	}
 	return &Report{
 		Label: cfg.Label, Protocol: cfg.Protocol, Mode: mode, Time: time.Now().UTC(),
-		Machine: Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH},
+		Machine: Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, Load: loadAvg()},
 		Params: Params{
 			URLs: cfg.URLs, Clients: cfg.Clients, Duration: cfg.Duration.Seconds(), Rate: cfg.Rate,
 			Publishers: cfg.Publishers, Payload: cfg.Payload,
@@ -236,6 +250,9 @@ func printSummary(w io.Writer, rep *Report) {
 		fmt.Fprintf(w, "per conn:    RSS %.1f KB, Go heap %.1f KB, stacks %.1f KB, %.2f goroutines\n", m.RSSPerConn/1024, m.HeapPerConn/1024, m.StackPerConn/1024, m.GoroutinesPerCon)
 	}
 	fmt.Fprintf(w, "client:      %.2f CPU-s, RSS %s; %d disconnects, %d other frames\n", rep.Client.CPUSeconds, mib(rep.Client.RSSBytes), rep.Disconnects, rep.OtherFrames)
+	if wt := rep.Watch; wt != nil {
+		fmt.Fprintf(w, "watch:       %d %s frames, first at %.3f, last at %.3f (unix s)\n", wt.Count, wt.Type, float64(wt.FirstUnixNano)/1e9, float64(wt.LastUnixNano)/1e9)
+	}
 	for _, e := range rep.Errors {
 		fmt.Fprintf(w, "error:       %dx %s\n", e.Count, e.Error)
 	}
@@ -249,3 +266,15 @@ func usStr(us float64) string {
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}

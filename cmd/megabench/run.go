@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -94,6 +95,23 @@ type runner struct {
 
 	clients []*client
 	pubs    []*client
+
+	watch      []byte // `"type":"<--watch>"`, nil without --watch
+	watchN     atomic.Int64
+	watchFirst atomic.Int64 // unix ns
+	watchLast  atomic.Int64
+}
+
+// watched records the arrival of a watched frame at unix time ns.
+func (r *runner) watched(ns int64) {
+	r.watchN.Add(1)
+	r.watchFirst.CompareAndSwap(0, ns)
+	for {
+		last := r.watchLast.Load()
+		if ns <= last || r.watchLast.CompareAndSwap(last, ns) {
+			return
+		}
+	}
 }
 
 func (r *runner) now() int64 { return int64(time.Since(r.start)) }
@@ -124,6 +142,9 @@ func (r *runner) logf(format string, args ...any) {
 func run(ctx context.Context, cfg *config, log io.Writer) (*Report, error) {
 	r := &runner{cfg: cfg, log: log, start: time.Now(), completed: make(chan struct{}, 1), errs: map[string]int{}}
 	r.firstSeq.Store(math.MaxInt64)
+	if cfg.Watch != "" {
+		r.watch = []byte(`"type":` + strconv.Quote(cfg.Watch))
+	}
 	r.phase.Store("connect")
 	for _, u := range cfg.URLs {
 		r.groups = append(r.groups, &group{url: u})
@@ -191,6 +212,9 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*Report, error) {
 	}
 	rep.Errors = r.errorList()
 	rep.Disconnects = r.discon.Load()
+	if cfg.Watch != "" {
+		rep.Watch = &Watch{Type: cfg.Watch, Count: r.watchN.Load(), FirstUnixNano: r.watchFirst.Load(), LastUnixNano: r.watchLast.Load()}
+	}
 	rep.OtherFrames = r.other.Load()
 	return rep, ctx.Err()
 }
@@ -348,6 +372,9 @@ func (r *runner) read(c *client) {
 		}
 		if !found {
 			r.other.Add(1)
+			if r.watch != nil && bytes.Contains(buf, r.watch) {
+				r.watched(time.Now().UnixNano())
+			}
 		} else if !primed {
 			primed = true
 			r.primed.Add(1)
@@ -551,7 +578,14 @@ func (r *runner) measureIdle(ctx context.Context, rep *Report, procs *procs) {
 		}
 	}
 	procs.sample("window")
-	sleepCtx(ctx, r.cfg.Duration)
+	if r.cfg.WatchUntil > 0 {
+		end := time.Now().Add(r.cfg.Duration)
+		for r.watchN.Load() < r.cfg.WatchUntil && time.Now().Before(end) && ctx.Err() == nil {
+			time.Sleep(5 * time.Millisecond)
+		}
+	} else {
+		sleepCtx(ctx, r.cfg.Duration)
+	}
 	procs.sample("end")
 	rep.fillIdle(r, procs)
 }
