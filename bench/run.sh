@@ -8,14 +8,14 @@
 # the servers interleaved (raw, mega, ... then again), and writes one JSON
 # report per run plus markdown tables of medians and ratios under $OUT.
 # Everything listens on 127.0.0.1; every run is bounded by --clients and
-# --duration.
+# --duration. All scenarios with the defaults take about 25 minutes on 2 cores.
 #
 # Tunables (environment):
 #   REPS=5            repetitions of every case
 #   DURATION=10s      measured window of a fan-out run
 #   SIZES="1000 10000"        subscribers in the fan-out scenario
 #   FANOUT="raw mega mega-nats centrifuge"   servers in the fan-out scenario
-#   LATENCY_CLIENTS=1000 LATENCY_RATE=100    latency below saturation (fixed rate)
+#   LATENCY_CLIENTS=1000 LATENCY_RATE=20     latency below saturation (fixed rate)
 #   IDLE_SIZES="10000"        idle connections (50000 needs ~4 GB and a high ulimit)
 #   IDLE="raw-reader mega mega-join centrifuge"
 #   CLUSTER_CLIENTS="30 999" CLUSTER_RATE=100  cross-instance: subscribers (light, loaded), broadcasts/s
@@ -34,7 +34,7 @@ FANOUT=${FANOUT:-"raw mega mega-nats centrifuge"}
 IDLE_SIZES=${IDLE_SIZES:-"10000"}
 IDLE=${IDLE:-"raw-reader mega mega-join centrifuge"}
 LATENCY_CLIENTS=${LATENCY_CLIENTS:-1000}
-LATENCY_RATE=${LATENCY_RATE:-100}
+LATENCY_RATE=${LATENCY_RATE:-20}
 CLUSTER_CLIENTS=${CLUSTER_CLIENTS:-"30 999"}
 CLUSTER_RATE=${CLUSTER_RATE:-100}
 ROSTER_MEMBERS=${ROSTER_MEMBERS:-1000}
