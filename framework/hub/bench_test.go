@@ -34,3 +34,35 @@ func BenchmarkBroadcast(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkList measures Presence.List's cost at 1k and 10k members: warm
+// (the cached snapshot) and after every change (the snapshot is rebuilt:
+// one copy and sort of the namespace's members).
+func BenchmarkList(b *testing.B) {
+	for _, n := range []int{1_000, 10_000} {
+		h := hub.New()
+		for i := 0; i < n; i++ {
+			h.ApplyRemote("peer", hub.OpJoin, hub.Member{Namespace: "/ws/chat", SessionID: fmt.Sprint(i), UserID: fmt.Sprint(i)})
+		}
+		b.Run(fmt.Sprintf("members=%d/warm", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if len(h.List("/ws/chat")) != n {
+					b.Fatal("wrong size")
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("members=%d/after-change", n), func(b *testing.B) {
+			b.ReportAllocs()
+			m := hub.Member{Namespace: "/ws/chat", SessionID: "extra", UserID: "x"}
+			for i := 0; i < b.N; i++ {
+				op := hub.OpJoin
+				if i%2 == 1 {
+					op = hub.OpLeave
+				}
+				h.ApplyRemote("peer", op, m)
+				_ = h.List("/ws/chat")
+			}
+		})
+	}
+}
