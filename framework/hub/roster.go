@@ -212,28 +212,31 @@ func (h *Hub) Join(c *Conn, m Member) error {
 
 // Update replaces the metadata of c's member and emits an update event.
 func (h *Hub) Update(c *Conn, metadata []byte) error {
-	r := &h.roster
-	r.mu.Lock()
-	c.shard.mu.Lock()
-	if c.member == nil {
-		c.shard.mu.Unlock()
-		r.mu.Unlock()
-		return ErrNotJoined
-	}
-	m := *c.member
-	m.Metadata = metadata
-	c.member = &m
-	c.shard.mu.Unlock()
-	r.put(&entry{m: m})
-	r.mu.Unlock()
-
-	h.localChanged(OpUpdate, m)
-	return nil
+	return h.changeMember(c, OpUpdate, func(r *roster, m Member) Member {
+		m.Metadata = metadata
+		c.member = &m
+		r.put(&entry{m: m})
+		return m
+	})
 }
 
 // Leave removes c's member from the roster and emits a leave event. The
 // connection stays attached and still receives namespace-wide broadcasts.
 func (h *Hub) Leave(c *Conn) error {
+	return h.changeMember(c, OpLeave, func(r *roster, m Member) Member {
+		c.shard.unindex(c)
+		c.member = nil
+		if e := r.sessions[m.SessionID]; e != nil && e.instance == "" {
+			r.drop(e)
+		}
+		return m
+	})
+}
+
+// changeMember applies change to c's member with the roster and c's shard
+// locked (in that order), then reports the result as op. It returns
+// ErrNotJoined when c has no member.
+func (h *Hub) changeMember(c *Conn, op Op, change func(r *roster, m Member) Member) error {
 	r := &h.roster
 	r.mu.Lock()
 	c.shard.mu.Lock()
@@ -242,16 +245,11 @@ func (h *Hub) Leave(c *Conn) error {
 		r.mu.Unlock()
 		return ErrNotJoined
 	}
-	m := *c.member
-	c.shard.unindex(c)
-	c.member = nil
+	m := change(r, *c.member)
 	c.shard.mu.Unlock()
-	if e := r.sessions[m.SessionID]; e != nil && e.instance == "" {
-		r.drop(e)
-	}
 	r.mu.Unlock()
 
-	h.localChanged(OpLeave, m)
+	h.localChanged(op, m)
 	return nil
 }
 
