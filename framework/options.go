@@ -66,40 +66,7 @@ func DefaultLimits() Limits {
 }
 
 // withDefaults fills zero fields from DefaultLimits.
-func (l Limits) withDefaults() Limits {
-	d := DefaultLimits()
-	if l.ReadLimit <= 0 {
-		l.ReadLimit = d.ReadLimit
-	}
-	if l.SendQueue <= 0 {
-		l.SendQueue = d.SendQueue
-	}
-	if l.PingInterval <= 0 {
-		l.PingInterval = d.PingInterval
-	}
-	if l.PongTimeout <= 0 {
-		l.PongTimeout = d.PongTimeout
-	}
-	if l.MessagesPerSecond <= 0 {
-		l.MessagesPerSecond = d.MessagesPerSecond
-	}
-	if l.Burst <= 0 {
-		l.Burst = d.Burst
-	}
-	if l.MaxMetadata <= 0 {
-		l.MaxMetadata = d.MaxMetadata
-	}
-	if l.MaxChannels <= 0 {
-		l.MaxChannels = d.MaxChannels
-	}
-	if l.MaxConnectionsPerIP == 0 {
-		l.MaxConnectionsPerIP = d.MaxConnectionsPerIP
-	}
-	if l.MaxConnectionsPerUser == 0 {
-		l.MaxConnectionsPerUser = d.MaxConnectionsPerUser
-	}
-	return l
-}
+func (l Limits) withDefaults() Limits { return DefaultLimits().merge(&l) }
 
 // Option configures an App.
 type Option func(*App)
