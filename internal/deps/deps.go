@@ -1,6 +1,10 @@
 //go:build tools
 
-// Package deps pins the module's dependencies while packages are being written.
+// Package deps pins dependencies that no package of this module imports but
+// whose versions it decides: modernc.org/sqlite is imported only by apps that
+// `mega new` generates, and those resolve it through their replace of this
+// module, so the version here is the version every generated app (and
+// sample/crud's go.sum) gets. The tools build tag keeps it out of builds.
 package deps
 
 import (
