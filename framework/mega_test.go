@@ -441,3 +441,39 @@ func TestKeepaliveCutsDeadPeers(t *testing.T) {
 	watcher.Expect(t, "roster").Decode(t, &list)
 	is.Equal(len(list), 1)
 }
+
+// listening is the chat channel plus a PresenceListener.
+type listening struct {
+	*chat
+	events chan string
+}
+
+func (l *listening) OnPresence(ev mega.PresenceEvent) {
+	l.events <- ev.Op.String() + " " + ev.Member.UserID
+}
+
+func TestOnPresenceSeesEveryChangeOnce(t *testing.T) {
+	is := is.New(t)
+	l := &listening{chat: newChat(), events: make(chan string, 16)}
+	app := mega.NewApp("test")
+	app.Channel("/ws/chat", l, mega.WithAuth(auth)) // no presence frames: the hook alone
+	srv := megatest.Start(t, app)
+
+	next := func() string {
+		select {
+		case ev := <-l.events:
+			return ev
+		case <-time.After(megatest.Timeout):
+			t.Fatal("no presence event")
+			return ""
+		}
+	}
+	ann, _ := dial(t, srv, "name=ann")
+	is.Equal(next(), "join ann")
+	bob, _ := dial(t, srv, "name=bob")
+	is.Equal(next(), "join bob")
+	bob.Close()
+	is.Equal(next(), "leave bob")
+	ann.ExpectNone(t, "presence.join", 50*time.Millisecond) // frames were not asked for
+	is.Equal(len(l.events), 0)                             // one event per change, not per connection
+}
