@@ -475,5 +475,5 @@ func TestOnPresenceSeesEveryChangeOnce(t *testing.T) {
 	bob.Close()
 	is.Equal(next(), "leave bob")
 	ann.ExpectNone(t, "presence.join", 50*time.Millisecond) // frames were not asked for
-	is.Equal(len(l.events), 0)                             // one event per change, not per connection
+	is.Equal(len(l.events), 0)                              // one event per change, not per connection
 }
