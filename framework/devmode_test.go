@@ -38,25 +38,14 @@ func pageApp() *mega.App {
 	return app
 }
 
+// get fetches url with an Accept header (none when accept is empty).
 func get(t *testing.T, url string, accept string) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := http.Header{}
 	if accept != "" {
-		req.Header.Set("Accept", accept)
+		h.Set("Accept", accept)
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res, string(body)
+	return fetchClient(t, http.MethodGet, url, h)
 }
 
 func TestDevModeIsInertByDefault(t *testing.T) {
