@@ -105,17 +105,22 @@ func (a *App) SetReady(check func() error) { a.ready.Store(&check) }
 
 func (a *App) serveReady(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if a.closing.Load() {
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+	if err := a.notReady(); err != nil {
+		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	if p := a.ready.Load(); p != nil {
-		if err := (*p)(); err != nil {
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-	}
 	_, _ = w.Write([]byte("ready\n"))
+}
+
+// notReady says why the app is not ready, or nil when it is.
+func (a *App) notReady() error {
+	if a.closing.Load() {
+		return errShuttingDown
+	}
+	if p := a.ready.Load(); p != nil {
+		return (*p)()
+	}
+	return nil
 }
 
 // Channel mounts ch at namespace ns, the WebSocket path (e.g. "/ws/chat").

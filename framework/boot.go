@@ -221,12 +221,10 @@ func (i *Instance) handler() http.Handler {
 		r.Mount("/"+a.app.Name(), a.app)
 	}
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	r.Get("/readyz", func(w http.ResponseWriter, req *http.Request) {
+	r.Get("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		for _, a := range i.apps {
-			rec := &statusRecorder{header: http.Header{}}
-			a.app.serveReady(rec, req)
-			if rec.status >= 300 {
-				http.Error(w, a.app.Name()+": not ready", http.StatusServiceUnavailable)
+			if err := a.app.notReady(); err != nil {
+				http.Error(w, a.app.Name()+": not ready: "+err.Error(), http.StatusServiceUnavailable)
 				return
 			}
 		}
@@ -234,15 +232,6 @@ func (i *Instance) handler() http.Handler {
 	})
 	return r
 }
-
-type statusRecorder struct {
-	header http.Header
-	status int
-}
-
-func (s *statusRecorder) Header() http.Header         { return s.header }
-func (s *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
-func (s *statusRecorder) WriteHeader(code int)        { s.status = code }
 
 func (i *Instance) serve() error {
 	ln, err := net.Listen("tcp", i.cfg.Server.Addr)

@@ -130,3 +130,27 @@ wsCluster: { bus: x, roster: { driver: redis } }
 	err = mega.Run(context.Background(), []string{"--config", path}, testApps)
 	is.True(err != nil && strings.Contains(err.Error(), `app "blog" is not registered`))
 }
+
+func TestSeveralAppsInOneProcess(t *testing.T) {
+	is := is.New(t)
+	apps := mega.Apps{"main": chatApp, "admin": chatApp}
+	nodes := megatest.BootCluster(t, 1, apps, "apps: [main, admin]")
+	base := nodes[0].URL
+	for _, path := range []string{"/healthz", "/readyz", "/main/readyz", "/admin/readyz"} {
+		resp, err := http.Get(base + path)
+		is.NoErr(err)
+		resp.Body.Close()
+		is.Equal(resp.StatusCode, http.StatusOK) // path
+	}
+	// Each app has its own channels and roster under its prefix.
+	main := &megatest.Server{URL: base + "/main"}
+	main.Dial(t, "/ws/chat?name=ann").Expect(t, "welcome")
+	admin := &megatest.Server{URL: base + "/admin"}
+	bob := admin.Dial(t, "/ws/chat?name=bob")
+	bob.Expect(t, "welcome")
+	bob.PushRef(t, "roster", nil, "r")
+	var list []mega.Member
+	bob.Expect(t, "roster").Decode(t, &list)
+	is.Equal(len(list), 1) // ann is in main's roster, not admin's
+
+}
