@@ -268,11 +268,15 @@ func (c *conn) safely(name string, fn func() error) (err error) {
 // Send queues frame without blocking. When the queue would exceed the
 // connection's SendQueue bytes the client is too slow: it is closed with
 // CloseSlowClient and the frame is dropped. Send implements hub.Client.
-func (c *conn) Send(frame []byte) {
+func (c *conn) Send(frame []byte) { c.enqueue(frame) }
+
+// enqueue is Send reporting whether the frame was queued: false when the
+// connection is closed or was just cut as too slow.
+func (c *conn) enqueue(frame []byte) bool {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return
+		return false
 	}
 	if c.queued+len(frame) > c.limits.SendQueue {
 		queued := c.queued
@@ -280,7 +284,7 @@ func (c *conn) Send(frame []byte) {
 		c.ctx.log.Warn().Int("queuedBytes", queued).Int("limit", c.limits.SendQueue).
 			Msg("slow client: send queue full; closing with 4008")
 		c.closeSlow()
-		return
+		return false
 	}
 	c.queue = append(c.queue, frame)
 	c.queued += len(frame)
@@ -290,6 +294,7 @@ func (c *conn) Send(frame []byte) {
 		go c.write()
 	}
 	c.mu.Unlock()
+	return true
 }
 
 // write is the writer goroutine: it drains the queue in batches and exits

@@ -79,13 +79,9 @@ func (c *Ctx) send(typ string, payload any, ref string) error {
 	if err != nil {
 		return err
 	}
-	c.conn.mu.Lock()
-	closed := c.conn.closed
-	c.conn.mu.Unlock()
-	if closed {
+	if !c.conn.enqueue(frame) {
 		return ErrClosed
 	}
-	c.conn.Send(frame)
 	return nil
 }
 

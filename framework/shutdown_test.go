@@ -2,6 +2,7 @@ package mega_test
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -93,4 +94,35 @@ func TestShutdownDeadlineCancelsStuckHandlers(t *testing.T) {
 	is.True(took < 300*time.Millisecond+2*time.Second)
 	is.Equal(w.cancelled.Load(), int32(1)) // the handler saw its context end
 	c.ExpectClose(t)
+}
+
+// keeper remembers its connection's Ctx and signals when it disconnects.
+type keeper struct {
+	ctx  chan *mega.Ctx
+	gone chan struct{}
+}
+
+func (k *keeper) OnConnect(ctx *mega.Ctx) error           { k.ctx <- ctx; return nil }
+func (k *keeper) OnMessage(*mega.Ctx, mega.Message) error { return mega.ErrUnknownType }
+func (k *keeper) OnDisconnect(*mega.Ctx, error)           { close(k.gone) }
+
+func TestSendAfterDisconnectIsErrClosed(t *testing.T) {
+	is := is.New(t)
+	k := &keeper{ctx: make(chan *mega.Ctx, 1), gone: make(chan struct{})}
+	app := mega.NewApp("k")
+	app.Channel("/ws/k", k)
+	srv := megatest.Start(t, app)
+	c := srv.Dial(t, "/ws/k")
+	ctx := <-k.ctx
+	is.NoErr(ctx.Send("hello", nil))
+	c.Expect(t, "hello")
+
+	c.Close()
+	select {
+	case <-k.gone:
+	case <-time.After(megatest.Timeout):
+		t.Fatal("OnDisconnect was not called")
+	}
+	err := ctx.Send("late", nil)
+	is.True(errors.Is(err, mega.ErrClosed))
 }
