@@ -85,7 +85,7 @@ func soak(t *testing.T, clients, rate int, duration time.Duration) {
 		}()
 	}
 	// Every instance must see every member before traffic counts.
-	natsWait(t, nodes, clients)
+	waitMembers(t, nodes, clients)
 
 	var sent atomic.Int64
 	var senders sync.WaitGroup
@@ -124,8 +124,8 @@ func soak(t *testing.T, clients, rate int, duration time.Duration) {
 	readers.Wait()
 }
 
-// natsWait waits until both instances list n members.
-func natsWait(t *testing.T, nodes []*megatest.Server, n int) {
+// waitMembers waits until every instance lists n members.
+func waitMembers(t *testing.T, nodes []*megatest.Server, n int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for _, s := range nodes {
