@@ -43,6 +43,16 @@ func newChat() *chat {
 	mega.HandleMessage(c.r, "roster", func(ctx *mega.Ctx, msg mega.Message) error {
 		return ctx.Reply(msg, "roster", ctx.Presence.List())
 	})
+	mega.Handle(c.r, "mood", func(ctx *mega.Ctx, in struct{ Mood string }) error {
+		ctx.Set("mood", in.Mood)
+		return ctx.Presence.Update(mega.Meta{"mood": in.Mood})
+	})
+	mega.HandleMessage(c.r, "whoami", func(ctx *mega.Ctx, msg mega.Message) error {
+		return ctx.Reply(msg, "you", map[string]any{"mood": ctx.Get("mood"), "users": ctx.Presence.Users()})
+	})
+	mega.HandleMessage(c.r, "leave", func(ctx *mega.Ctx, msg mega.Message) error {
+		return ctx.Presence.Leave()
+	})
 	mega.HandleMessage(c.r, "boom", func(*mega.Ctx, mega.Message) error { panic("boom") })
 	mega.HandleMessage(c.r, "fail", func(*mega.Ctx, mega.Message) error { return errors.New("secret detail") })
 	return c
@@ -476,4 +486,44 @@ func TestOnPresenceSeesEveryChangeOnce(t *testing.T) {
 	is.Equal(next(), "leave bob")
 	ann.ExpectNone(t, "presence.join", 50*time.Millisecond) // frames were not asked for
 	is.Equal(len(l.events), 0)                              // one event per change, not per connection
+}
+
+func TestUpdateLeaveUsersAndState(t *testing.T) {
+	is := is.New(t)
+	srv := start(t, nil)
+	ann, _ := dial(t, srv, "name=ann")
+	tab1, _ := dial(t, srv, "name=bob")
+	tab2, w2 := dial(t, srv, "name=bob")
+	ann.Expect(t, "presence.join")
+	ann.Expect(t, "presence.join")
+
+	tab2.Push(t, "mood", map[string]string{"Mood": "sunny"})
+	var updated mega.Member
+	ann.Expect(t, "presence.update").Decode(t, &updated)
+	is.Equal(updated.SessionID, w2.SessionID)
+	is.Equal(string(updated.Metadata), `{"mood":"sunny"}`)
+
+	tab2.PushRef(t, "whoami", nil, "w")
+	var you struct {
+		Mood  string
+		Users []mega.UserPresence
+	}
+	tab2.Expect(t, "you").Decode(t, &you)
+	is.Equal(you.Mood, "sunny") // per-connection state
+	is.Equal(len(you.Users), 2) // ann and bob, bob's two tabs grouped
+	for _, u := range you.Users {
+		if u.UserID == "bob" {
+			is.Equal(len(u.Sessions), 2)
+		}
+	}
+
+	tab2.Push(t, "leave", nil)
+	var left mega.Member
+	ann.Expect(t, "presence.leave").Decode(t, &left)
+	is.Equal(left.SessionID, w2.SessionID)
+	// Left presence but still connected: namespace-wide broadcasts still arrive.
+	tab1.Push(t, "send", map[string]string{"text": "still here?"})
+	tab2.Expect(t, "said")
+	tab2.PushRef(t, "mood", map[string]string{"Mood": "x"}, "m")
+	is.Equal(tab2.Expect(t, "error").Ref, "m") // Update after Leave fails: not joined
 }
