@@ -347,7 +347,10 @@ func TestRateLimit(t *testing.T) {
 	is := is.New(t)
 	srv := start(t, &mega.Limits{MessagesPerSecond: 1, Burst: 5})
 	c, _ := dial(t, srv, "name=ann")
-	for i := 0; i < 10; i++ {
+	// Burst + 1: the sixth message is over the limit. The server can only
+	// close after reading it, so every push is written before the close
+	// (pushing more would race the close and fail the write).
+	for i := 0; i < 6; i++ {
 		c.PushRaw(t, []byte(`{"type":"roster"}`))
 	}
 	is.Equal(c.ExpectClose(t), mega.CloseRateLimited)
