@@ -25,8 +25,10 @@ type App struct {
 	log    zerolog.Logger
 	limits Limits
 
-	mu      sync.Mutex
+	mountMu sync.RWMutex
 	mounts  map[string]*mount
+
+	mu      sync.Mutex
 	conns   map[*conn]struct{}
 	perIP   map[string]int // live connections per client IP
 	perUser map[string]int // live connections per user id
@@ -82,10 +84,6 @@ func (a *App) Name() string { return a.name }
 // Router returns the app's chi router for HTTP routes and middleware.
 func (a *App) Router() chi.Router { return a.router }
 
-// Hub returns the app's local hub. The boot stage wires the cluster to it;
-// apps rarely need it directly.
-func (a *App) Hub() *hub.Hub { return a.hub }
-
 // Logger returns the app's logger.
 func (a *App) Logger() *zerolog.Logger { return &a.log }
 
@@ -137,13 +135,13 @@ func (a *App) Channel(ns string, ch Channel, opts ...ChannelOption) {
 	for _, o := range opts {
 		o(m)
 	}
-	a.mu.Lock()
+	a.mountMu.Lock()
 	if _, dup := a.mounts[ns]; dup {
-		a.mu.Unlock()
+		a.mountMu.Unlock()
 		panic(fmt.Sprintf("mega: Channel(%q): a channel is already mounted there", ns))
 	}
 	a.mounts[ns] = m
-	a.mu.Unlock()
+	a.mountMu.Unlock()
 
 	listener, _ := ch.(PresenceListener)
 	if m.presenceFrames || listener != nil {
@@ -164,7 +162,7 @@ func (a *App) presenceChanged(m *mount, l PresenceListener, ev hub.Event) {
 		}
 	}
 	if l != nil {
-		l.OnPresence(ev)
+		l.OnPresence(PresenceEvent{Op: PresenceOp(ev.Op), Member: ev.Member, Remote: ev.Remote})
 	}
 }
 

@@ -54,3 +54,58 @@ func BenchmarkBroadcastEnqueue(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAppList measures what App.List (and Presence.List) cost at 1k and
+// 10k members shaped like the sample's (one sub-channel, ~30 bytes of
+// metadata): "shared" is the hub's cached snapshot that List handed out
+// before it returned copies, "copy" is List now (the snapshot deep-copied in
+// three allocations). warm reads an unchanged roster; after-change rebuilds
+// the snapshot first.
+func BenchmarkAppList(b *testing.B) {
+	for _, n := range []int{1_000, 10_000} {
+		app := NewApp("bench")
+		app.Channel("/ws/chat", nopChannel{})
+		for i := range n {
+			app.hub.ApplyRemote("peer", hub.OpJoin, hub.Member{
+				Namespace: "/ws/chat", SessionID: fmt.Sprintf("s%06d", i), UserID: fmt.Sprint("user", i),
+				Channels: []string{"lobby"}, Metadata: []byte(fmt.Sprintf(`{"name":"user%d","room":"lobby"}`, i)),
+			})
+		}
+		lists := map[string]func() int{
+			"shared": func() int { return len(app.hub.List("/ws/chat")) },
+			"copy":   func() int { return len(app.List("/ws/chat")) },
+		}
+		for _, kind := range []string{"shared", "copy"} {
+			list := lists[kind]
+			b.Run(fmt.Sprintf("members=%d/%s/warm", n, kind), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if list() != n {
+						b.Fatal("wrong size")
+					}
+				}
+			})
+			b.Run(fmt.Sprintf("members=%d/%s/after-change", n, kind), func(b *testing.B) {
+				b.ReportAllocs()
+				m := hub.Member{Namespace: "/ws/chat", SessionID: "extra", UserID: "x"}
+				i := 0
+				for b.Loop() {
+					op := hub.OpJoin
+					if i%2 == 1 {
+						op = hub.OpLeave
+					}
+					i++
+					app.hub.ApplyRemote("peer", op, m)
+					list()
+				}
+				app.hub.ApplyRemote("peer", hub.OpLeave, m) // as it was, for the next run
+			})
+		}
+	}
+}
+
+// nopChannel accepts connections and ignores messages.
+type nopChannel struct{}
+
+func (nopChannel) OnConnect(*Ctx) error          { return nil }
+func (nopChannel) OnMessage(*Ctx, Message) error { return nil }

@@ -179,7 +179,7 @@ func (i *Instance) wireClusters(ctx context.Context) error {
 			continue
 		}
 		b := i.buses[wsc.Bus]
-		cl, err := cluster.New(b.Conn(), a.app.Hub(), cluster.Options{
+		cl, err := cluster.New(b.Conn(), a.app.hub, cluster.Options{
 			App:           a.app.Name(),
 			SubjectPrefix: wsc.SubjectPrefix,
 			Roster:        wsc.Roster.Driver,
@@ -190,7 +190,7 @@ func (i *Instance) wireClusters(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("mega: cluster for app %q: %w", a.app.Name(), err)
 		}
-		a.app.Hub().SetOutbound(cl)
+		a.app.hub.SetOutbound(cl)
 		a.cluster = cl
 		if err := cl.Start(ctx); err != nil {
 			return fmt.Errorf("mega: start cluster for app %q: %w", a.app.Name(), err)
@@ -333,7 +333,7 @@ func (i *Instance) Shutdown(ctx context.Context) error {
 			if err := a.cluster.Stop(ctx); err != nil {
 				errs = append(errs, err)
 			}
-			a.app.Hub().SetOutbound(nil)
+			a.app.hub.SetOutbound(nil)
 		}
 	}
 	var wg sync.WaitGroup

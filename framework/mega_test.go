@@ -462,7 +462,11 @@ type listening struct {
 }
 
 func (l *listening) OnPresence(ev mega.PresenceEvent) {
-	l.events <- ev.Op.String() + " " + ev.Member.UserID
+	op := map[mega.PresenceOp]string{mega.PresenceJoin: "join", mega.PresenceUpdate: "update", mega.PresenceLeave: "leave"}[ev.Op]
+	if op != ev.Op.String() {
+		op = "op " + ev.Op.String() + " is not its constant"
+	}
+	l.events <- op + " " + ev.Member.UserID
 }
 
 func TestOnPresenceSeesEveryChangeOnce(t *testing.T) {

@@ -87,10 +87,17 @@ var (
 	ErrAlreadyJoined = errors.New("mega: connection has already joined presence")
 	// ErrNotJoined means the operation needs Presence.Join first.
 	ErrNotJoined = errors.New("mega: connection has not joined presence")
-	// ErrInvalidEntry means a presence entry or broadcast is not acceptable
-	// (missing user id, a user id other than the authenticated one, metadata
-	// or channel limits exceeded); the wrapped message says which.
+	// ErrInvalidEntry means a presence entry is not acceptable (missing user
+	// id, a user id other than the authenticated one, metadata or channel
+	// limits exceeded); the wrapped message says which.
 	ErrInvalidEntry = errors.New("mega: invalid presence entry")
+	// ErrInvalidMessage means a message to send is not acceptable: no type,
+	// no recipient, or a payload that does not encode to JSON; the wrapped
+	// message says which.
+	ErrInvalidMessage = errors.New("mega: invalid message")
+	// ErrUnknownNamespace means App.Broadcast was given a namespace where no
+	// channel is mounted.
+	ErrUnknownNamespace = errors.New("mega: no channel is mounted at this namespace")
 )
 
 // jsonProblem turns a json error into a short phrase without Go type names.
@@ -152,12 +159,12 @@ func encodeFrame(t string, payload any, ref string) ([]byte, error) {
 	default:
 		b, err := json.Marshal(payload)
 		if err != nil {
-			return nil, fmt.Errorf("mega: encode payload of %q: %w", t, err)
+			return nil, fmt.Errorf("%w: encode payload of %q: %w", ErrInvalidMessage, t, err)
 		}
 		raw = b
 	}
 	if raw != nil && !json.Valid(raw) {
-		return nil, fmt.Errorf("mega: payload of %q is not valid JSON", t)
+		return nil, fmt.Errorf("%w: payload of %q is not valid JSON", ErrInvalidMessage, t)
 	}
 	return appendFrame(make([]byte, 0, len(t)+len(raw)+len(ref)+32), t, raw, ref), nil
 }

@@ -14,9 +14,31 @@ import (
 // {"ns","sessionId","userId","channels","metadata"}.
 type Member = hub.Member
 
-// PresenceEvent is one change of a namespace's roster: Op is hub.OpJoin,
-// hub.OpUpdate or hub.OpLeave (Op.String gives "join", "update", "leave").
-type PresenceEvent = hub.Event
+// PresenceOp is a kind of roster change: PresenceJoin, PresenceUpdate or
+// PresenceLeave.
+type PresenceOp uint8
+
+// The roster changes a PresenceEvent reports.
+const (
+	PresenceJoin   = PresenceOp(hub.OpJoin)
+	PresenceUpdate = PresenceOp(hub.OpUpdate)
+	PresenceLeave  = PresenceOp(hub.OpLeave)
+)
+
+// String returns the name presence frames use: "join", "update" or "leave".
+func (o PresenceOp) String() string { return hub.Op(o).String() }
+
+// PresenceEvent is one change of a namespace's roster, local or from
+// another instance.
+type PresenceEvent struct {
+	// Op says whether the member joined, updated its metadata or left.
+	Op PresenceOp
+	// Member is the member after the change (as it was, for a leave). Its
+	// Channels and Metadata are shared: read them, do not modify them.
+	Member Member
+	// Remote is true when the change happened on another instance.
+	Remote bool
+}
 
 // Meta is presence metadata: explicit fields only, encoded as a JSON object.
 type Meta map[string]any
@@ -135,13 +157,13 @@ func (p *Presence) Leave() error { return hubError(p.c.conn.app.hub.Leave(p.c.co
 // Self returns this connection's member and whether it has joined.
 func (p *Presence) Self() (Member, bool) { return p.c.conn.hc.Member() }
 
-// List returns every member of the namespace, cluster-wide when a cluster
-// roster is wired (else this instance's), sorted by session id. The slice
-// is shared: do not modify it.
-func (p *Presence) List() []Member { return p.c.conn.app.hub.List(p.c.conn.mount.ns) }
+// List returns every member of the namespace sorted by session id,
+// cluster-wide when a cluster roster is wired (else this instance's). The
+// slice is a copy the caller owns: sort it, append to it, keep it.
+func (p *Presence) List() []Member { return p.c.conn.app.List(p.c.conn.mount.ns) }
 
 // Users returns the members of the namespace grouped by user, in user order
-// of first session id.
+// of first session id. Like List, it is a copy the caller owns.
 func (p *Presence) Users() []UserPresence {
 	var out []UserPresence
 	index := map[string]int{}
@@ -157,12 +179,13 @@ func (p *Presence) Users() []UserPresence {
 	return out
 }
 
-// Broadcast sends b to the namespace on every instance. The frame is
-// encoded once; local connections get it first, then it is published once
-// to the cluster.
+// Broadcast sends b to the connection's namespace on every instance, like
+// App.Broadcast. To reach a sub-channel, b.Channel must be one the
+// recipients joined (Entry.Channels); a connection that has not joined
+// presence gets only broadcasts without a Channel.
 func (p *Presence) Broadcast(b Broadcast) error {
 	if b.Type == "" {
-		return fmt.Errorf("%w: broadcast needs a Type", ErrInvalidEntry)
+		return fmt.Errorf("%w: a broadcast needs a Type", ErrInvalidMessage)
 	}
 	frame, err := encodeFrame(b.Type, b.Payload, "")
 	if err != nil {
@@ -172,18 +195,10 @@ func (p *Presence) Broadcast(b Broadcast) error {
 	return nil
 }
 
-// DirectToUser sends msg to every session of userID in this namespace, on
-// every instance.
+// DirectToUser sends msg to every session of userID, in every namespace of
+// the app, on every instance: App.DirectToUser.
 func (p *Presence) DirectToUser(userID string, msg Push) error {
-	if msg.Type == "" || userID == "" {
-		return fmt.Errorf("%w: DirectToUser needs a user id and a Type", ErrInvalidEntry)
-	}
-	frame, err := encodeFrame(msg.Type, msg.Payload, "")
-	if err != nil {
-		return err
-	}
-	p.c.conn.app.hub.Direct(p.c.conn.mount.ns, userID, frame)
-	return nil
+	return p.c.conn.app.DirectToUser(userID, msg)
 }
 
 // newSessionID returns 128 random bits, URL-safe base64 encoded.

@@ -129,9 +129,9 @@ func waitMembers(t *testing.T, nodes []*megatest.Server, n int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for _, s := range nodes {
-		for len(s.App.Hub().List("/ws/chat")) != n {
+		for len(s.App.List("/ws/chat")) != n {
 			if time.Now().After(deadline) {
-				t.Fatalf("instance %s lists %d of %d members", s.URL, len(s.App.Hub().List("/ws/chat")), n)
+				t.Fatalf("instance %s lists %d of %d members", s.URL, len(s.App.List("/ws/chat")), n)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}

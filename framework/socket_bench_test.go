@@ -50,8 +50,8 @@ func BenchmarkSocketFanout(b *testing.B) {
 						srv.Close()
 					})
 					url = srv.URL
-					broadcast = func(f []byte) { app.Hub().Broadcast("/ws", "", nil, f) }
-					ready = func() int { return app.Hub().LocalCount("/ws") }
+					broadcast = func(f []byte) { app.hub.Broadcast("/ws", "", nil, f) }
+					ready = func() int { return app.hub.LocalCount("/ws") }
 				}
 				var delivered atomic.Int64
 				benchDial(b, "ws"+strings.TrimPrefix(url, "http")+"/ws", n, &delivered)

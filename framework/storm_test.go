@@ -133,7 +133,7 @@ websocket: { maxConnectionsPerIP: 0, maxConnectionsPerUser: 0 }
 
 	first := boot()
 	clients, _ := connectAll(t, url, n)
-	is.Equal(len(first.App("main").Hub().List("/ws/chat")), n)
+	is.Equal(len(first.App("main").List("/ws/chat")), n)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -149,7 +149,7 @@ websocket: { maxConnectionsPerIP: 0, maxConnectionsPerUser: 0 }
 		_ = second.Shutdown(ctx)
 	}()
 	again, took := connectAll(t, url, n)
-	is.Equal(len(second.App("main").Hub().List("/ws/chat")), n)
+	is.Equal(len(second.App("main").List("/ws/chat")), n)
 	t.Logf("reconnect storm: %d clients served again in %s", n, took)
 	for _, c := range again {
 		c.ws.Close(websocket.StatusNormalClosure, "")

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,12 +32,14 @@ import (
 
 // bench is the channel: broadcast what is sent, optionally join presence.
 type bench struct {
-	join bool
-	in   string
-	out  string
+	join  bool
+	in    string
+	out   string
+	local *atomic.Int64 // connections open on this instance
 }
 
 func (b bench) OnConnect(ctx *mega.Ctx) error {
+	b.local.Add(1)
 	if !b.join {
 		return nil
 	}
@@ -46,6 +49,8 @@ func (b bench) OnConnect(ctx *mega.Ctx) error {
 	}
 	return ctx.Presence.Join(mega.Entry{UserID: name})
 }
+
+func (b bench) OnDisconnect(*mega.Ctx, error) { b.local.Add(-1) }
 
 func (b bench) OnMessage(ctx *mega.Ctx, msg mega.Message) error {
 	if msg.Type != b.in {
@@ -99,19 +104,20 @@ wsCluster:
 	if err != nil {
 		return err
 	}
+	var local atomic.Int64
 	apps := mega.Apps{"bench": func(env *mega.Env) (*mega.App, error) {
 		app := env.NewApp()
 		app.Router().Get("/debug/mem", memstat.Handler)
 		app.Router().Get("/debug/roster", func(w http.ResponseWriter, _ *http.Request) {
 			// How many members this instance sees in /ws/chat, cluster-wide.
 			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprintf(w, "{\"members\":%d,\"local\":%d}\n", len(app.Hub().List("/ws/chat")), app.Hub().LocalCount("/ws/chat"))
+			fmt.Fprintf(w, "{\"members\":%d,\"local\":%d}\n", len(app.List("/ws/chat")), local.Load())
 		})
 		var opts []mega.ChannelOption
 		if *events {
 			opts = append(opts, mega.WithPresenceEvents())
 		}
-		app.Channel("/ws/chat", bench{join: *join, in: *in, out: *out}, opts...)
+		app.Channel("/ws/chat", bench{join: *join, in: *in, out: *out, local: &local}, opts...)
 		return app, nil
 	}}
 

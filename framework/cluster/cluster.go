@@ -41,8 +41,9 @@ type Local interface {
 	// DeliverBroadcast delivers a frame to the local connections of ns,
 	// limited to channel when it is not empty and skipping the sessions in except.
 	DeliverBroadcast(ns, channel string, except []string, frame []byte)
-	// DeliverDirect delivers a frame to the local sessions of userID in ns.
-	DeliverDirect(ns, userID string, frame []byte)
+	// DeliverDirect delivers a frame to the local sessions of userID, in
+	// every namespace.
+	DeliverDirect(userID string, frame []byte)
 	// ApplyRemote applies one join, update or leave of a member of another instance.
 	ApplyRemote(instance string, op hub.Op, m hub.Member)
 	// ReplaceInstance sets the full member set of another instance; the hub
@@ -168,6 +169,7 @@ type Cluster struct {
 	rosterSubj string
 	stateSubj  string // this instance's state subject
 	replySubj  string // this instance's reply subject
+	directSubj string // "<base>.d": directs to a user, whatever the namespace
 	nsSubjects subjectCache
 	subjectNS  sync.Map // namespace subject -> namespace, for subscribed namespaces
 
@@ -175,14 +177,15 @@ type Cluster struct {
 	ctrlCh chan *nats.Msg
 
 	// mu guards the fields below. It is never held while calling the hub.
-	mu       sync.Mutex
-	state    int
-	members  map[string]hub.Member // local members by ns+"\x00"+session id
-	seq      uint64                // sequence number of the last local change
-	pending  []delta               // local changes not yet handed to the writer
-	interest map[string]*nats.Subscription
-	ctrlSubs []*nats.Subscription
-	goneDrop uint64 // drops counted by subscriptions already unsubscribed
+	mu        sync.Mutex
+	state     int
+	members   map[string]hub.Member // local members by ns+"\x00"+session id
+	seq       uint64                // sequence number of the last local change
+	pending   []delta               // local changes not yet handed to the writer
+	interest  map[string]*nats.Subscription
+	directSub *nats.Subscription // while interest is not empty
+	ctrlSubs  []*nats.Subscription
+	goneDrop  uint64 // drops counted by subscriptions already unsubscribed
 
 	kick    chan struct{}  // writer: pending deltas
 	hbNow   chan struct{}  // writer: heartbeat now
@@ -272,6 +275,7 @@ func New(nc *nats.Conn, local Local, opts Options) (*Cluster, error) {
 		rosterSubj: base + ".roster",
 		stateSubj:  base + ".state." + opts.InstanceID,
 		replySubj:  base + ".reply." + opts.InstanceID,
+		directSubj: base + ".d",
 		dataCh:     make(chan *nats.Msg, opts.PendingMsgs),
 		ctrlCh:     make(chan *nats.Msg, ctrlPendingMsgs),
 		members:    make(map[string]hub.Member),
@@ -318,6 +322,9 @@ func (c *Cluster) Start(ctx context.Context) error {
 			}
 			c.ctrlSubs = append(c.ctrlSubs, s)
 		}
+	}
+	if err == nil && len(c.interest) > 0 {
+		err = c.subscribeDirectLocked()
 	}
 	for ns := range c.interest {
 		if err == nil {
@@ -424,6 +431,8 @@ func (c *Cluster) Stop(ctx context.Context) error {
 	for ns, s := range c.interest {
 		c.unsubscribeLocked(ns, s)
 	}
+	c.unsubscribeLocked("", c.directSub)
+	c.directSub = nil
 	for _, s := range c.ctrlSubs {
 		c.unsubscribeLocked("", s)
 	}
@@ -472,6 +481,7 @@ func (c *Cluster) dropped() uint64 {
 	for _, s := range c.interest {
 		n += subDropped(s)
 	}
+	n += subDropped(c.directSub)
 	for _, s := range c.ctrlSubs {
 		n += subDropped(s)
 	}

@@ -60,21 +60,56 @@ func TestDirectReachesEverySessionOfTheUser(t *testing.T) {
 	b1 := nodes[1].attach(t, ns, "bob", "bob-1")
 	a2 := nodes[2].attach(t, ns, "alice", "alice-2")
 	other := nodes[2].attach(t, "/ws/other", "alice", "alice-other") // same user, other namespace
+	otherB := nodes[1].attach(t, "/ws/other", "bob", "bob-other")
 	waitInterest(t, ns, nodes, [][]*client{{a0}, {b1}, {a2}})
 
-	nodes[1].hub.Direct(ns, "alice", []byte("whisper"))
+	// One publish reaches the user's sessions in every namespace, on every instance.
+	nodes[1].hub.Direct("alice", []byte("whisper"))
 	fence(t, nodes[1], ns, a0, b1, a2)
+	fence(t, nodes[1], "/ws/other", other)
 	is.Equal(a0.count("whisper"), 1)
 	is.Equal(a2.count("whisper"), 1)
+	is.Equal(other.count("whisper"), 1)
 	is.Equal(b1.count("whisper"), 0)
-	is.Equal(other.count("whisper"), 0)
+	is.Equal(otherB.count("whisper"), 0)
+	is.Equal(nodes[1].cl.Stats().DirectsPublished, uint64(1))
 
 	// A direct from the instance that holds one of the sessions.
-	nodes[0].hub.Direct(ns, "alice", []byte("again"))
+	nodes[0].hub.Direct("alice", []byte("again"))
 	fence(t, nodes[0], ns, a0, b1, a2)
 	is.Equal(a0.count("again"), 1)
 	is.Equal(a2.count("again"), 1)
 	is.Equal(nodes[2].cl.Stats().DirectsReceived, uint64(2))
+	is.Equal(nodes[0].cl.Stats().Malformed, uint64(0))
+}
+
+func TestDirectsReachOnlyInstancesWithConnections(t *testing.T) {
+	leakCheck(t)
+	is := is.New(t)
+	s := natstest.StartServer(t)
+	nodes := startNodes(t, cluster.Options{}, natstest.URL(s), natstest.URL(s))
+	n0, n1 := nodes[0], nodes[1]
+	is.Equal(n1.nc.NumSubscriptions(), 3) // roster, state, reply: no connection, no data subject
+
+	a := n0.attach(t, ns, "u", "u0")
+	b := n1.attach(t, ns, "v", "v1")
+	is.Equal(n1.nc.NumSubscriptions(), 3+2) // + the namespace and the direct subject
+	waitInterest(t, ns, nodes, [][]*client{{a}, {b}})
+	n0.hub.Direct("v", []byte("to-v"))
+	fence(t, n0, ns, b)
+	is.Equal(b.count("to-v"), 1)
+
+	// Its last connection gone, n1 no longer receives directs.
+	n1.leave("v1")
+	is.Equal(n1.nc.NumSubscriptions(), 3)
+	is.NoErr(n1.nc.Flush()) // the server has processed the unsubscribe
+	before := n1.cl.Stats()
+	n0.hub.Direct("v", []byte("after"))
+	is.NoErr(n0.nc.Flush()) // the server has routed it, before n1 subscribes again
+	c := n0.attach(t, "/ws/probe", "p", "p0")
+	d := n1.attach(t, "/ws/probe", "q", "q1")
+	waitInterest(t, "/ws/probe", nodes, [][]*client{{c}, {d}})
+	is.Equal(n1.cl.Stats().DirectsReceived, before.DirectsReceived)
 }
 
 func TestChannelsAndExceptAcrossInstances(t *testing.T) {
@@ -118,20 +153,18 @@ func TestInterestRouting(t *testing.T) {
 	}
 	a0 := n0.attach(t, ns, "x", "x0", "c1", "c2")
 	a1 := n1.attach(t, ns, "y", "y1")
-	is.Equal(n0.nc.NumSubscriptions(), 3+2) // roster, state, reply + one per namespace
-	is.Equal(n1.nc.NumSubscriptions(), 3+1)
+	is.Equal(n0.nc.NumSubscriptions(), 3+2+1) // roster, state, reply + one per namespace + directs
+	is.Equal(n1.nc.NumSubscriptions(), 3+1+1)
 	waitInterest(t, ns, nodes, [][]*client{{a0}, {a1}})
 
 	before := n1.cl.Stats()
 	for i := range 100 {
 		n0.hub.Broadcast("/ws/b", fmt.Sprintf("ch%d", i%10), nil, []byte("b-traffic"))
-		n0.hub.Direct("/ws/b", "u1", []byte("b-direct"))
 	}
 	fence(t, n0, ns, a1)
 	after := n1.cl.Stats()
 	// n1 has no connection on /ws/b: it received none of its traffic.
 	is.Equal(after.BroadcastsReceived-before.BroadcastsReceived, uint64(1)) // the fence only
-	is.Equal(after.DirectsReceived, before.DirectsReceived)
 	is.True(after.BytesReceived-before.BytesReceived < 200)
 
 	// Once n1's last connection on ns leaves, ns traffic stops reaching it too.
@@ -139,7 +172,7 @@ func TestInterestRouting(t *testing.T) {
 	c0 := n0.attach(t, "/ws/c", "w", "w0")
 	waitInterest(t, "/ws/c", nodes, [][]*client{{c0}, {c1}})
 	n1.leave("y1")
-	is.Equal(n1.nc.NumSubscriptions(), 3+1)
+	is.Equal(n1.nc.NumSubscriptions(), 3+1+1)
 	before = n1.cl.Stats()
 	n0.hub.Broadcast(ns, "", nil, []byte("nobody-there"))
 	fence(t, n0, "/ws/c", c1)
@@ -163,14 +196,14 @@ func TestSubjectInjection(t *testing.T) {
 	waitInterest(t, plain, nodes, [][]*client{{p0}, {p1}})
 
 	nodes[0].hub.Broadcast(evil, "", nil, []byte("to-evil"))
-	nodes[0].hub.Direct(evil, "x y.>", []byte("direct-evil"))
-	nodes[0].hub.Direct(plain, "x y", []byte("direct-wrong-user"))
+	nodes[0].hub.Direct("x y.>", []byte("direct-evil"))
+	nodes[0].hub.Direct("x y", []byte("direct-wrong-user"))
 	fence(t, nodes[0], evil, e1)
 	fence(t, nodes[0], plain, p1)
 	is.Equal(e1.count("to-evil"), 1)
 	is.Equal(e1.count("direct-evil"), 1)
 	is.Equal(p1.count("to-evil"), 0)
-	is.Equal(p1.count("direct-evil"), 0)
+	is.Equal(p1.count("direct-evil"), 1) // the same user, in another namespace
 	is.Equal(p1.count("direct-wrong-user"), 0)
 	is.Equal(w1.count("to-evil"), 0)
 
@@ -182,7 +215,7 @@ func TestSubjectInjection(t *testing.T) {
 		tokens := strings.Split(subj, ".")
 		ok := len(tokens) == 5 && tokens[0] == "mega" && tokens[1] == "ws" && tokens[2] == "test" &&
 			(tokens[3] == "n" || tokens[3] == "state" || tokens[3] == "reply")
-		ok = ok || subj == "mega.ws.test.roster"
+		ok = ok || subj == "mega.ws.test.roster" || subj == "mega.ws.test.d"
 		if !ok {
 			t.Errorf("unexpected subject %q", subj)
 		}
@@ -227,7 +260,7 @@ func TestRosterNone(t *testing.T) {
 
 	is.Equal(nodes[0].sessions(ns), []string{"s0"}) // local roster only
 	is.Equal(nodes[1].sessions(ns), []string{"s1"})
-	is.Equal(nodes[0].nc.NumSubscriptions(), 1) // the namespace, nothing else
+	is.Equal(nodes[0].nc.NumSubscriptions(), 2) // the namespace and directs, nothing else
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for subj := range w.subjects {

@@ -24,15 +24,16 @@ func (c *Cluster) PublishBroadcast(ns, channel string, except []string, frame []
 	putBuf(bp)
 }
 
-// PublishDirect publishes a message for every session of userID in ns on
-// the other instances. The user id travels in the payload, never in the subject.
-func (c *Cluster) PublishDirect(ns, userID string, frame []byte) {
+// PublishDirect publishes a message for every session of userID, in every
+// namespace, on the other instances: once, on the app's direct subject. The
+// user id travels in the payload, never in the subject.
+func (c *Cluster) PublishDirect(userID string, frame []byte) {
 	if c.isStopped() {
 		return
 	}
 	bp := getBuf()
 	b := encodeDirect((*bp)[:0], c.id, userID, frame)
-	c.publishData(c.nsSubjects.get(ns), b, &c.st.dPub)
+	c.publishData(c.directSubj, b, &c.st.dPub)
 	*bp = b
 	putBuf(bp)
 }
@@ -132,7 +133,8 @@ func (c *Cluster) fitMember(m hub.Member) (hub.Member, bool) {
 }
 
 // Interest subscribes to the namespace's subject while this instance has a
-// connection there (on=true), and unsubscribes when it has none left.
+// connection there (on=true), and unsubscribes when it has none left. The
+// app's direct subject is subscribed while any namespace has a connection.
 func (c *Cluster) Interest(ns string, on bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -144,6 +146,11 @@ func (c *Cluster) Interest(ns string, on bool) {
 	case on && !had:
 		c.interest[ns] = nil
 		if c.state == stateStarted {
+			// Directs first: once a namespace message arrives, the server
+			// has processed the direct subscription too (same connection).
+			if err := c.subscribeDirectLocked(); err != nil {
+				c.log.Error().Err(err).Msg("cluster: subscribe to directs failed")
+			}
 			if err := c.subscribeNSLocked(ns); err != nil {
 				c.log.Error().Err(err).Str("ns", ns).Msg("cluster: subscribe failed")
 			}
@@ -151,7 +158,25 @@ func (c *Cluster) Interest(ns string, on bool) {
 	case !on && had:
 		delete(c.interest, ns)
 		c.unsubscribeLocked(ns, s)
+		if len(c.interest) == 0 {
+			c.unsubscribeLocked("", c.directSub)
+			c.directSub = nil
+		}
 	}
+}
+
+// subscribeDirectLocked subscribes to the app's direct subject into the
+// data queue unless it is already subscribed.
+func (c *Cluster) subscribeDirectLocked() error {
+	if c.directSub != nil {
+		return nil
+	}
+	s, err := c.nc.ChanSubscribe(c.directSubj, c.dataCh)
+	if err != nil {
+		return err
+	}
+	c.directSub = s
+	return nil
 }
 
 // subscribeNSLocked subscribes to one namespace subject into the data queue.

@@ -77,14 +77,20 @@ func (r *reader) run() {
 }
 
 // handleData delivers a broadcast or direct from another instance.
+// Broadcasts arrive on a namespace subject; directs on the app's direct
+// subject (a direct on a namespace subject, from an older instance, is
+// delivered the same way: to the user in every namespace).
 func (r *reader) handleData(m *nats.Msg) {
 	c := r.c
 	c.st.bytesRecv.Add(uint64(len(m.Data)))
-	v, ok := c.subjectNS.Load(m.Subject)
-	if !ok {
-		return // arrived after the last local connection on ns left
+	var ns string
+	if m.Subject != c.directSubj {
+		v, ok := c.subjectNS.Load(m.Subject)
+		if !ok {
+			return // arrived after the last local connection on ns left
+		}
+		ns = v.(string)
 	}
-	ns := v.(string)
 	h, d, err := decodeDataHeader(m.Data)
 	if err != nil {
 		r.malformed(m, err)
@@ -99,13 +105,15 @@ func (r *reader) handleData(m *nats.Msg) {
 		r.malformed(m, err)
 		return
 	}
-	switch dm.kind {
-	case kindBroadcast:
+	switch {
+	case dm.kind == kindDirect:
+		c.st.dRecv.Add(1)
+		c.local.DeliverDirect(dm.user, dm.frame)
+	case m.Subject == c.directSubj:
+		r.malformed(m, errMalformed) // only directs travel on the direct subject
+	default:
 		c.st.bRecv.Add(1)
 		c.local.DeliverBroadcast(ns, dm.channel, dm.except, dm.frame)
-	case kindDirect:
-		c.st.dRecv.Add(1)
-		c.local.DeliverDirect(ns, dm.user, dm.frame)
 	}
 }
 

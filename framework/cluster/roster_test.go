@@ -18,7 +18,7 @@ import (
 type fakeLocal struct{}
 
 func (fakeLocal) DeliverBroadcast(string, string, []string, []byte) {}
-func (fakeLocal) DeliverDirect(string, string, []byte)              {}
+func (fakeLocal) DeliverDirect(string, []byte)                      {}
 func (fakeLocal) ApplyRemote(string, hub.Op, hub.Member)            {}
 func (fakeLocal) ReplaceInstance(string, []hub.Member)              {}
 func (fakeLocal) DropInstance(string)                               {}

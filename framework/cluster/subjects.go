@@ -9,7 +9,8 @@ import (
 
 // Subjects. With base = "<prefix>.<app>":
 //
-//	<base>.n.<nsToken>     broadcasts and directs of one namespace
+//	<base>.n.<nsToken>     broadcasts to one namespace
+//	<base>.d               directs to a user (every namespace of the app)
 //	<base>.roster          deltas, heartbeats, byes and sync requests
 //	<base>.state.<id>      state requests to one instance
 //	<base>.reply.<id>      replies to one instance (state chunks, heartbeats)

@@ -27,7 +27,7 @@ const wireVersion = 1
 type kind byte
 
 const (
-	// Data messages, on the namespace subject.
+	// Data messages: broadcasts on the namespace subject, directs on the direct subject.
 	kindBroadcast kind = 'b' // channel, except list, frame (rest)
 	kindDirect    kind = 'd' // user id, frame (rest)
 

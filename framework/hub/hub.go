@@ -185,24 +185,26 @@ func (h *Hub) DeliverBroadcast(ns, channel string, except []string, frame []byte
 	}
 }
 
-// Direct delivers frame to every local session of userID in ns, then reports
-// it to the cluster so sessions on other instances get it too.
-func (h *Hub) Direct(ns, userID string, frame []byte) {
-	h.DeliverDirect(ns, userID, frame)
+// Direct delivers frame to every local session of userID in every
+// namespace, then reports it to the cluster so sessions on other instances
+// get it too.
+func (h *Hub) Direct(userID string, frame []byte) {
+	h.DeliverDirect(userID, frame)
 	if o := h.outbound(); o != nil {
-		o.PublishDirect(ns, userID, frame)
+		o.PublishDirect(userID, frame)
 	}
 }
 
-// DeliverDirect delivers frame to the local sessions of userID in ns only.
-func (h *Hub) DeliverDirect(ns, userID string, frame []byte) {
-	n := h.namespace(ns, false)
-	if n == nil {
-		return
+// DeliverDirect delivers frame to the local sessions of userID, in every
+// namespace, only.
+func (h *Hub) DeliverDirect(userID string, frame []byte) {
+	h.mu.RLock()
+	for _, n := range h.namespaces {
+		for i := range n.shards {
+			n.shards[i].deliverUser(userID, frame)
+		}
 	}
-	for i := range n.shards {
-		n.shards[i].deliverUser(userID, frame)
-	}
+	h.mu.RUnlock()
 }
 
 // LocalCount returns the number of connections attached to ns on this instance.

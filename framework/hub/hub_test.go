@@ -41,8 +41,8 @@ func (o *outbound) record(s string) { o.mu.Lock(); o.calls = append(o.calls, s);
 func (o *outbound) PublishBroadcast(ns, ch string, except []string, frame []byte) {
 	o.record(fmt.Sprintf("broadcast %s %s %v %s", ns, ch, except, frame))
 }
-func (o *outbound) PublishDirect(ns, user string, frame []byte) {
-	o.record(fmt.Sprintf("direct %s %s %s", ns, user, frame))
+func (o *outbound) PublishDirect(user string, frame []byte) {
+	o.record(fmt.Sprintf("direct %s %s", user, frame))
 }
 func (o *outbound) MemberChanged(op hub.Op, m hub.Member) {
 	o.record(fmt.Sprintf("%s %s", op, m.SessionID))
@@ -94,11 +94,15 @@ func TestDirectReachesEverySessionOfUser(t *testing.T) {
 	_, bob := join(t, h, "/ws/chat", "s3", "bob")
 	_, elsewhere := join(t, h, "/ws/dash", "s4", "ann")
 
-	h.Direct("/ws/chat", "ann", []byte("psst"))
+	out := &outbound{}
+	h.SetOutbound(out)
+
+	h.Direct("ann", []byte("psst"))
 	is.Equal(tab1.got(), []string{"psst"})
 	is.Equal(tab2.got(), []string{"psst"})
+	is.Equal(elsewhere.got(), []string{"psst"}) // every namespace of the app
 	is.Equal(len(bob.got()), 0)
-	is.Equal(len(elsewhere.got()), 0) // direct messages stay in their namespace
+	is.Equal(out.calls, []string{"direct ann psst"}) // reported to the cluster once
 }
 
 func TestJoinErrors(t *testing.T) {
@@ -141,7 +145,7 @@ func TestDetachLeavesAndEmits(t *testing.T) {
 	is.Equal(out.calls, []string{"join s1", "update s1", "leave s1"})
 	is.Equal(out.interest["/ws/chat"], false)
 	h.Broadcast("/ws/chat", "", nil, []byte("late"))
-	h.Direct("/ws/chat", "ann", []byte("late"))
+	h.Direct("ann", []byte("late"))
 	is.Equal(len(rec.got()), 0)
 }
 
@@ -196,7 +200,7 @@ func TestConcurrentUse(t *testing.T) {
 				c := h.Attach("/ws/chat", clientFunc(func([]byte) { delivered.Add(1) }))
 				_ = h.Join(c, hub.Member{SessionID: fmt.Sprintf("%d-%d", g, i), UserID: "u", Channels: []string{"x"}})
 				h.Broadcast("/ws/chat", "x", nil, []byte("m"))
-				h.Direct("/ws/chat", "u", []byte("d"))
+				h.Direct("u", []byte("d"))
 				_ = h.List("/ws/chat")
 				h.Detach(c)
 			}

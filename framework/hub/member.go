@@ -60,8 +60,9 @@ type Outbound interface {
 	// frame is the encoded client frame; it must not be modified or retained
 	// after the call returns unless copied.
 	PublishBroadcast(ns, channel string, except []string, frame []byte)
-	// PublishDirect reports a message for every session of userID in ns.
-	PublishDirect(ns, userID string, frame []byte)
+	// PublishDirect reports a message for every session of userID, in every
+	// namespace of the app.
+	PublishDirect(userID string, frame []byte)
 	// MemberChanged reports a join, update or leave of a local member.
 	MemberChanged(op Op, m Member)
 	// Interest reports that this instance gained its first (on=true) or lost
