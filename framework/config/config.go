@@ -9,6 +9,7 @@
 package config
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -37,6 +38,9 @@ type Config struct {
 	// "wsCluster"). It is nil when the key is absent: every instance then
 	// works alone.
 	WSCluster *WSCluster
+	// Metrics configures the Prometheus endpoint (key "metrics"). It is
+	// global-only: one endpoint serves every app of the process.
+	Metrics Metrics
 	// AppConfig holds the per-app overrides, keyed by app name (key
 	// "appConfig"). Use App to get an app's effective settings.
 	AppConfig map[string]AppOverride
@@ -48,6 +52,36 @@ type Server struct {
 	Addr string
 	// ShutdownTimeout bounds a graceful shutdown.
 	ShutdownTimeout time.Duration
+	// TrustedProxies lists the networks of the reverse proxies whose
+	// X-Forwarded-For / Forwarded headers name the client (key
+	// "server.trustedProxies"). A header from a peer outside every prefix
+	// is ignored. Empty (the default) trusts no peer. A bare IP in the
+	// file is a single-address prefix (/32 or /128); prefixes are stored
+	// masked ("10.1.2.3/8" is 10.0.0.0/8).
+	TrustedProxies []netip.Prefix
+}
+
+// Trusted reports whether addr is inside one of TrustedProxies. An
+// IPv4-mapped IPv6 address (::ffff:10.0.0.1) counts as its IPv4 address.
+func (s Server) Trusted(addr netip.Addr) bool {
+	addr = addr.Unmap().WithZone("")
+	for _, p := range s.TrustedProxies {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// Metrics configures the Prometheus text endpoint.
+type Metrics struct {
+	// Enabled serves the endpoint (default true).
+	Enabled bool
+	// Path is the URL path of the endpoint, e.g. "/metrics".
+	Path string
+	// Addr is the host:port of a separate listener for the endpoint. Empty
+	// (the default) serves it on the main listener, server.addr.
+	Addr string
 }
 
 // Logger configures logging.
@@ -56,6 +90,9 @@ type Logger struct {
 	Level string
 	// Format is "console" (human-readable) or "json".
 	Format string
+	// AccessLog logs one line per HTTP request (default true). WebSocket
+	// frames are not HTTP requests: an upgrade is logged once.
+	AccessLog bool
 }
 
 // Services holds the external services a process can use, by name.
@@ -167,6 +204,8 @@ type LoggerOverride struct {
 	Level string
 	// Format replaces Logger.Format when not empty.
 	Format string
+	// AccessLog replaces Logger.AccessLog when not nil.
+	AccessLog *bool
 }
 
 // WebSocketOverride holds the WebSocket limits an app sets. A nil field
@@ -208,7 +247,7 @@ type AppSettings struct {
 func Default() *Config {
 	return &Config{
 		Server: Server{Addr: ":8080", ShutdownTimeout: 10 * time.Second},
-		Logger: Logger{Level: "info", Format: "console"},
+		Logger: Logger{Level: "info", Format: "console", AccessLog: true},
 		Apps:   []string{"main"},
 		Services: Services{
 			Buses:     map[string]Bus{},
@@ -225,6 +264,7 @@ func Default() *Config {
 			MaxConnectionsPerIP:   256,
 			MaxConnectionsPerUser: 32,
 		},
+		Metrics:   Metrics{Enabled: true, Path: "/metrics"},
 		AppConfig: map[string]AppOverride{},
 	}
 }
@@ -253,6 +293,7 @@ func (l Logger) With(o LoggerOverride) Logger {
 	if o.Format != "" {
 		l.Format = o.Format
 	}
+	override(&l.AccessLog, o.AccessLog)
 	return l
 }
 

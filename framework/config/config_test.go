@@ -22,7 +22,9 @@ func TestDefaults(t *testing.T) {
 	is := is.New(t)
 	c := config.Default()
 	is.Equal(c.Server, config.Server{Addr: ":8080", ShutdownTimeout: 10 * time.Second})
-	is.Equal(c.Logger, config.Logger{Level: "info", Format: "console"})
+	is.Equal(c.Logger, config.Logger{Level: "info", Format: "console", AccessLog: true})
+	is.Equal(c.Metrics, config.Metrics{Enabled: true, Path: "/metrics", Addr: ""})
+	is.Equal(len(c.Server.TrustedProxies), 0)
 	is.Equal(c.Apps, []string{"main"})
 	is.Equal(c.WebSocket, config.WebSocket{
 		ReadLimit:             65536,
@@ -110,7 +112,7 @@ func TestAppMerge(t *testing.T) {
 	is.Equal(main, config.AppSettings{Logger: c.Logger, WebSocket: c.WebSocket})
 
 	admin := c.App("admin")
-	is.Equal(admin.Logger, config.Logger{Level: "debug", Format: "console"}) // format inherited
+	is.Equal(admin.Logger, config.Logger{Level: "debug", Format: "console", AccessLog: true}) // format and accessLog inherited
 	want := c.WebSocket
 	want.ReadLimit = 1 << 20
 	want.AllowedOrigins = []string{} // explicitly emptied: same origin only
@@ -185,7 +187,7 @@ func TestYAMLFeatures(t *testing.T) {
 limits: &limits {readLimit: 1KiB, burst: 3}
 `
 	// Anchors work where a value is expected; unknown top-level keys are still reported.
-	is.Equal(problems(t, src, nil), []string{`limits: unknown key (valid: appConfig, apps, logger, server, services, websocket, wsCluster)`})
+	is.Equal(problems(t, src, nil), []string{`limits: unknown key (valid: appConfig, apps, logger, metrics, server, services, websocket, wsCluster)`})
 
 	c, err := config.Parse([]byte("websocket: &ws {readLimit: 1KiB, burst: 3}\nappConfig: {main: {websocket: *ws}}\n"), nil)
 	is.NoErr(err)

@@ -98,7 +98,7 @@ wsCluster: {bus: main, roster: {ttl: "${TTL}"}}
 	t.Run("keys are not expanded", func(t *testing.T) {
 		is := is.New(t)
 		is.Equal(problems(t, "${KEY}: 1", map[string]string{"KEY": "apps"}),
-			[]string{`${KEY}: unknown key (valid: appConfig, apps, logger, server, services, websocket, wsCluster)`})
+			[]string{`${KEY}: unknown key (valid: appConfig, apps, logger, metrics, server, services, websocket, wsCluster)`})
 	})
 }
 
@@ -133,7 +133,7 @@ func TestLoad(t *testing.T) {
 		is.True(errors.Is(err, config.ErrInvalid))
 		var errs config.Errors
 		is.True(errors.As(err, &errs))
-		is.Equal(len(errs), 16)
-		is.True(strings.HasPrefix(err.Error(), "config: testdata/bad.yaml is invalid:\nappConfig.main.wsCluster: "))
+		is.Equal(len(errs), 19)
+		is.True(strings.HasPrefix(err.Error(), "config: testdata/bad.yaml is invalid:\nappConfig.main.websocket.allowedOrigins[0]: "))
 	})
 }

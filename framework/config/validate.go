@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/netip"
 	"net/url"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -252,8 +254,10 @@ func (d *decoder) root(c *Config, n *yaml.Node) {
 			d.mapping(p, v, map[string]field{
 				"addr":            into(&c.Server.Addr, d.addr),
 				"shutdownTimeout": into(&c.Server.ShutdownTimeout, d.duration),
+				"trustedProxies":  func(p string, v *yaml.Node) { c.Server.TrustedProxies = d.prefixes(p, v) },
 			})
 		},
+		"metrics":   func(p string, v *yaml.Node) { d.metrics(c, p, v) },
 		"logger":    func(p string, v *yaml.Node) { logger = d.logger(p, v) },
 		"apps":      func(p string, v *yaml.Node) { d.apps(c, p, v) },
 		"services":  func(p string, v *yaml.Node) { d.services(c, p, v) },
@@ -314,12 +318,125 @@ func (d *decoder) addr(p string, n *yaml.Node) (string, bool) {
 	return s, true
 }
 
+// boolean parses true or false (any case, as YAML 1.2 writes them).
+func (d *decoder) boolean(p string, n *yaml.Node) (bool, bool) {
+	const want = "true or false"
+	s, ok := d.scalar(p, n, want)
+	if !ok {
+		return false, false
+	}
+	switch s {
+	case "true", "True", "TRUE":
+		return true, true
+	case "false", "False", "FALSE":
+		return false, true
+	}
+	d.add(p, "must be %s, got %q", want, s)
+	return false, false
+}
+
+// prefixes decodes server.trustedProxies: CIDR prefixes or bare IPs (a
+// single-address prefix). The result is nil when no entry is valid.
+func (d *decoder) prefixes(p string, n *yaml.Node) []netip.Prefix {
+	var out []netip.Prefix
+	d.list(p, n, "a list of CIDR prefixes", func(ip string, item *yaml.Node) {
+		s, ok := d.scalar(ip, item, `a CIDR prefix like "10.0.0.0/8" or an IP address`)
+		if !ok {
+			return
+		}
+		if pfx, err := ParsePrefix(s); err != nil {
+			d.add(ip, "%s", err)
+		} else {
+			out = append(out, pfx)
+		}
+	})
+	return out
+}
+
+// ParsePrefix parses one entry of server.trustedProxies: a CIDR prefix
+// ("10.0.0.0/8", "fd00::/8") or a bare IP address, which stands for that one
+// address (/32 or /128). The prefix is returned masked, and an IPv4-mapped
+// IPv6 address is taken as its IPv4 address. Zones ("fe80::1%eth0") are
+// refused.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	const want = `want a CIDR prefix like "10.0.0.0/8" or an IP address like "10.0.0.1"`
+	t := strings.TrimSpace(s)
+	if strings.Contains(t, "%") {
+		return netip.Prefix{}, fmt.Errorf("%q has a zone; %s without one", s, want)
+	}
+	if !strings.Contains(t, "/") {
+		a, err := netip.ParseAddr(t)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR prefix; %s", s, want)
+		}
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	pfx, err := netip.ParsePrefix(t)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not a valid CIDR prefix; %s", s, want)
+	}
+	if a := pfx.Addr(); a.Is4In6() {
+		bits := pfx.Bits() - 96
+		if bits < 0 {
+			return netip.Prefix{}, fmt.Errorf("%q is an IPv4-mapped prefix shorter than /96; %s", s, want)
+		}
+		pfx = netip.PrefixFrom(a.Unmap(), bits)
+	}
+	return pfx.Masked(), nil
+}
+
+// metrics decodes the metrics section. A separate listener may not share
+// the main listener's port.
+func (d *decoder) metrics(c *Config, p string, n *yaml.Node) {
+	set := d.mapping(p, n, map[string]field{
+		"enabled": into(&c.Metrics.Enabled, d.boolean),
+		"path": into(&c.Metrics.Path, func(p string, n *yaml.Node) (string, bool) {
+			s, ok := d.scalar(p, n, `a URL path like "/metrics"`)
+			switch {
+			case !ok:
+			case !strings.HasPrefix(s, "/"):
+				d.add(p, "must start with \"/\", like \"/metrics\", got %q", s)
+			case strings.ContainsAny(s, "?#") || strings.ContainsFunc(s, unicode.IsSpace):
+				d.add(p, "must be a plain URL path without spaces, \"?\" or \"#\", like \"/metrics\", got %q", s)
+			default:
+				return s, true
+			}
+			return "", false
+		}),
+		"addr": into(&c.Metrics.Addr, func(p string, n *yaml.Node) (string, bool) {
+			if s, ok := d.scalar(p, n, `host:port like ":9090", or "" for the main listener`); !ok || s == "" {
+				return s, ok
+			}
+			return d.addr(p, n)
+		}),
+	})
+	d.later = append(d.later, func() {
+		if set["addr"] && c.Metrics.Addr != "" && samePort(c.Metrics.Addr, c.Server.Addr) {
+			d.add(p+".addr", "must not be the port of server.addr (%s); leave it empty to serve metrics on the main listener", c.Server.Addr)
+		}
+	})
+}
+
+// samePort reports whether two valid listen addresses would bind the same
+// non-zero port on an overlapping host.
+func samePort(a, b string) bool {
+	ha, pa, _ := net.SplitHostPort(a)
+	hb, pb, _ := net.SplitHostPort(b)
+	if pa != pb || pa == "0" {
+		return false
+	}
+	wildcard := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	return ha == hb || wildcard(ha) || wildcard(hb)
+}
+
 // logger decodes a logger section (global or per app).
 func (d *decoder) logger(p string, n *yaml.Node) LoggerOverride {
 	var o LoggerOverride
 	d.mapping(p, n, map[string]field{
-		"level":  into(&o.Level, d.oneOf("debug", "info", "warn", "error")),
-		"format": into(&o.Format, d.oneOf("console", "json")),
+		"level":     into(&o.Level, d.oneOf("debug", "info", "warn", "error")),
+		"format":    into(&o.Format, d.oneOf("console", "json")),
+		"accessLog": intoPtr(&o.AccessLog, d.boolean),
 	})
 	return o
 }
@@ -350,13 +467,64 @@ func (d *decoder) origins(p string, n *yaml.Node) []string {
 		if !ok {
 			return
 		}
-		if _, err := path.Match(strings.ToLower(s), ""); s == "" || err != nil {
-			d.add(ip, "%q is not a valid origin pattern (path.Match syntax, e.g. \"*.example.com\")", s)
+		if err := CheckOrigin(s); err != nil {
+			d.add(ip, "%s", err)
 			return
 		}
 		patterns = append(patterns, s)
 	})
 	return patterns
+}
+
+// schemePrefix matches what a URL scheme and its slashes look like at the
+// start of an origin pattern ("https://", "http:/", "wss:").
+var schemePrefix = regexp.MustCompile(`^([a-z][a-z0-9+.-]*):/*`)
+
+// CheckOrigin reports an allowedOrigins pattern that can never match: the
+// WebSocket handshake matches each pattern with path.Match, without regard
+// to case, against the Origin header's host ("app.example.com",
+// "localhost:3000"), or against "scheme://host" when the pattern contains
+// "://". So a pattern must be valid path.Match syntax, and may not contain
+// a path, a trailing slash or whitespace, which no host has. The error says
+// what to write instead.
+func CheckOrigin(pattern string) error {
+	const syntax = `path.Match syntax, e.g. "*.example.com"`
+	p := strings.ToLower(pattern)
+	if _, err := path.Match(p, ""); p == "" || err != nil {
+		return fmt.Errorf("%q is not a valid origin pattern (%s)", pattern, syntax)
+	}
+	if strings.ContainsFunc(p, unicode.IsSpace) {
+		return fmt.Errorf("%q can never match: an origin has no whitespace; write %q", pattern, strings.Join(strings.Fields(pattern), ""))
+	}
+	scheme, host, hasScheme := strings.Cut(pattern, "://")
+	if !hasScheme {
+		scheme, host = "", pattern
+		// "https:/app.example.com" or "https:app.example.com": a scheme
+		// with slashes missing. "localhost:3000" is a host and a port.
+		if m := schemePrefix.FindStringSubmatch(p); m != nil && (strings.Contains(m[0], "/") || !portPattern(p[len(m[0]):])) {
+			scheme, host = pattern[:len(m[1])], pattern[len(m[0]):]
+		}
+	}
+	hostOnly, _, hasPath := strings.Cut(host, "/")
+	const shape = `an origin is matched as "host" or "scheme://host", without a path or trailing slash`
+	switch {
+	case hasScheme && (scheme == "" || host == ""):
+		return fmt.Errorf("%q can never match: write a host pattern like %q, or \"scheme://host\" like %q", pattern, "app.example.com", "https://app.example.com")
+	case !hasPath && hasScheme == (scheme != ""):
+		return nil
+	case hostOnly == "":
+		return fmt.Errorf("%q can never match: %s; write a host pattern like %q", pattern, shape, "app.example.com")
+	case scheme == "":
+		return fmt.Errorf("%q can never match: %s; write %q", pattern, shape, hostOnly)
+	}
+	return fmt.Errorf("%q can never match: %s; write %q (any scheme) or %q (%s only)",
+		pattern, shape, hostOnly, scheme+"://"+hostOnly, scheme)
+}
+
+// portPattern reports whether s can be the port of a host pattern: digits
+// and path.Match wildcards only.
+func portPattern(s string) bool {
+	return s != "" && strings.Trim(s, `0123456789*?[]^-\`) == ""
 }
 
 // validName reports whether s is a valid app, bus or database name.
@@ -538,7 +706,7 @@ func (d *decoder) appOverride(p string, n *yaml.Node) AppOverride {
 			o.Logger = d.logger(kp, v)
 		case "websocket":
 			o.WebSocket = d.websocket(kp, v)
-		case "server", "apps", "services", "wsCluster", "appConfig":
+		case "server", "apps", "services", "wsCluster", "metrics", "appConfig":
 			d.add(kp, "%s is global-only; move it to the top level of mega.yaml", k.Value)
 		default:
 			d.unknownKey(kp, k.Value, []string{"logger", "websocket"})

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -60,13 +61,13 @@ func TestRules(t *testing.T) {
 		{"unknown key, nested", "server: {adr: ':80'}",
 			[]string{`server.adr: unknown key (did you mean "addr"?)`}},
 		{"unknown key, far", "database: {}",
-			[]string{`database: unknown key (valid: appConfig, apps, logger, server, services, websocket, wsCluster)`}},
+			[]string{`database: unknown key (valid: appConfig, apps, logger, metrics, server, services, websocket, wsCluster)`}},
 		{"unknown key, short", "server: {port: 80}",
-			[]string{`server.port: unknown key (valid: addr, shutdownTimeout)`}},
+			[]string{`server.port: unknown key (valid: addr, shutdownTimeout, trustedProxies)`}},
 		{"unknown key in app section", "appConfig: {main: {loger: {level: debug}}}",
 			[]string{`appConfig.main.loger: unknown key (did you mean "logger"?)`}},
-		{"unknown key in app section, far", "appConfig: {main: {metrics: {}}}",
-			[]string{`appConfig.main.metrics: unknown key (valid: logger, websocket)`}},
+		{"unknown key in app section, far", "appConfig: {main: {database: {}}}",
+			[]string{`appConfig.main.database: unknown key (valid: logger, websocket)`}},
 
 		// YAML types
 		{"duration given a list", "server: {shutdownTimeout: [10s]}",
@@ -111,7 +112,53 @@ func TestRules(t *testing.T) {
 			[]string{`server.addr: must be host:port like ":8080", got ""`}},
 		{"addr ipv6", "server: {addr: '[::1]:0'}", nil},
 
+		// server.trustedProxies
+		{"trusted proxies", "server: {trustedProxies: [10.0.0.0/8, '192.168.1.7', 'fd00::/8', '::1']}", nil},
+		{"trusted proxies empty", "server: {trustedProxies: []}", nil},
+		{"trusted proxy not an address", "server: {trustedProxies: [10.0.0.0/8, proxy.internal, '10.0.0.0/33']}",
+			[]string{
+				`server.trustedProxies[1]: "proxy.internal" is not an IP address or CIDR prefix; want a CIDR prefix like "10.0.0.0/8" or an IP address like "10.0.0.1"`,
+				`server.trustedProxies[2]: "10.0.0.0/33" is not a valid CIDR prefix; want a CIDR prefix like "10.0.0.0/8" or an IP address like "10.0.0.1"`,
+			}},
+		{"trusted proxy with zone", "server: {trustedProxies: ['fe80::1%eth0']}",
+			[]string{`server.trustedProxies[0]: "fe80::1%eth0" has a zone; want a CIDR prefix like "10.0.0.0/8" or an IP address like "10.0.0.1" without one`}},
+		{"trusted proxies not a list", "server: {trustedProxies: 10.0.0.0/8}",
+			[]string{`server.trustedProxies: must be a list of CIDR prefixes, got "10.0.0.0/8"`}},
+		{"trusted proxy empty item", "server: {trustedProxies: [~]}",
+			[]string{`server.trustedProxies[0]: must not be empty`}},
+		{"trusted proxy given a mapping", "server: {trustedProxies: [{cidr: 10.0.0.0/8}]}",
+			[]string{`server.trustedProxies[0]: must be a CIDR prefix like "10.0.0.0/8" or an IP address, got a mapping`}},
+
+		// metrics
+		{"metrics off", "metrics: {enabled: false}", nil},
+		{"metrics all keys", "metrics: {enabled: true, path: /internal/metrics, addr: '127.0.0.1:9090'}", nil},
+		{"metrics empty addr", "metrics: {addr: ''}", nil},
+		{"metrics enabled not a bool", "metrics: {enabled: yes}",
+			[]string{`metrics.enabled: must be true or false, got "yes"`}},
+		{"metrics path without slash", "metrics: {path: metrics}",
+			[]string{`metrics.path: must start with "/", like "/metrics", got "metrics"`}},
+		{"metrics path with query", "metrics: {path: '/metrics?x=1'}",
+			[]string{`metrics.path: must be a plain URL path without spaces, "?" or "#", like "/metrics", got "/metrics?x=1"`}},
+		{"metrics addr without port", "metrics: {addr: localhost}",
+			[]string{`metrics.addr: must be host:port like ":8080", got "localhost"`}},
+		{"metrics addr port too big", "metrics: {addr: ':99999'}",
+			[]string{`metrics.addr: port must be a number from 0 to 65535, got "99999"`}},
+		{"metrics addr on the server port", "server: {addr: ':8080'}\nmetrics: {addr: '0.0.0.0:8080'}",
+			[]string{`metrics.addr: must not be the port of server.addr (:8080); leave it empty to serve metrics on the main listener`}},
+		{"metrics addr same port, other host", "server: {addr: '127.0.0.1:8080'}\nmetrics: {addr: '10.0.0.1:8080'}", nil},
+		{"metrics and server both on free ports", "server: {addr: ':0'}\nmetrics: {addr: ':0'}", nil},
+		{"metrics unknown key", "metrics: {port: 9090}",
+			[]string{`metrics.port: unknown key (valid: addr, enabled, path)`}},
+		{"metrics is global-only", "appConfig: {main: {metrics: {enabled: false}}}",
+			[]string{`appConfig.main.metrics: metrics is global-only; move it to the top level of mega.yaml`}},
+
 		// logger
+		{"access log off", "logger: {accessLog: false}", nil},
+		{"access log per app", "appConfig: {main: {logger: {accessLog: false}}}", nil},
+		{"access log not a bool", "logger: {accessLog: 'off'}",
+			[]string{`logger.accessLog: must be true or false, got "off"`}},
+		{"access log given a list", "appConfig: {main: {logger: {accessLog: [true]}}}",
+			[]string{`appConfig.main.logger.accessLog: must be true or false, got a list`}},
 		{"log level", "logger: {level: verbose}",
 			[]string{`logger.level: must be "debug", "info", "warn" or "error", got "verbose"`}},
 		{"log format", "logger: {format: xml}",
@@ -188,6 +235,10 @@ func TestRules(t *testing.T) {
 			[]string{`websocket.pingInterval: must be longer than pongTimeout (15s), got 10s`}},
 		{"origin pattern", "websocket: {allowedOrigins: ['example.com', '[a-']}",
 			[]string{`websocket.allowedOrigins[1]: "[a-" is not a valid origin pattern (path.Match syntax, e.g. "*.example.com")`}},
+		{"origin pattern with a trailing slash", "websocket: {allowedOrigins: ['https://app.example.com/', '*.example.com']}",
+			[]string{`websocket.allowedOrigins[0]: "https://app.example.com/" can never match: an origin is matched as "host" or "scheme://host", without a path or trailing slash; write "app.example.com" (any scheme) or "https://app.example.com" (https only)`}},
+		{"origin pattern in an app section", "appConfig: {main: {websocket: {allowedOrigins: ['example.com/app']}}}",
+			[]string{`appConfig.main.websocket.allowedOrigins[0]: "example.com/app" can never match: an origin is matched as "host" or "scheme://host", without a path or trailing slash; write "example.com"`}},
 		{"origins not a list", "websocket: {allowedOrigins: example.com}",
 			[]string{`websocket.allowedOrigins: must be a list of origin host patterns, got "example.com"`}},
 
@@ -219,16 +270,146 @@ func TestRules(t *testing.T) {
 	}
 }
 
+func TestCheckOrigin(t *testing.T) {
+	const shape = `can never match: an origin is matched as "host" or "scheme://host", without a path or trailing slash; `
+	tests := []struct {
+		pattern string
+		want    string // the error, "" for a pattern that can match
+	}{
+		{"app.example.com", ""},
+		{"*.example.com", ""},
+		{"*", ""},
+		{"localhost:3000", ""},
+		{"localhost:*", ""},
+		{"https://app.example.com", ""},
+		{"HTTPS://App.Example.com", ""},
+		{"*://example.com", ""},
+		{`\[::1\]:3000`, ""},
+		{"", `"" is not a valid origin pattern (path.Match syntax, e.g. "*.example.com")`},
+		{"[a-", `"[a-" is not a valid origin pattern (path.Match syntax, e.g. "*.example.com")`},
+		{"https://app.example.com/", `"https://app.example.com/" ` + shape + `write "app.example.com" (any scheme) or "https://app.example.com" (https only)`},
+		{"https://app.example.com/chat", `"https://app.example.com/chat" ` + shape + `write "app.example.com" (any scheme) or "https://app.example.com" (https only)`},
+		{"app.example.com/", `"app.example.com/" ` + shape + `write "app.example.com"`},
+		{"*.example.com/ws/chat", `"*.example.com/ws/chat" ` + shape + `write "*.example.com"`},
+		{"https:/app.example.com", `"https:/app.example.com" ` + shape + `write "app.example.com" (any scheme) or "https://app.example.com" (https only)`},
+		{"http:app.example.com", `"http:app.example.com" ` + shape + `write "app.example.com" (any scheme) or "http://app.example.com" (http only)`},
+		{"/", `"/" ` + shape + `write a host pattern like "app.example.com"`},
+		{"https://", `"https://" can never match: write a host pattern like "app.example.com", or "scheme://host" like "https://app.example.com"`},
+		{"://app.example.com", `"://app.example.com" can never match: write a host pattern like "app.example.com", or "scheme://host" like "https://app.example.com"`},
+		{" app.example.com", `" app.example.com" can never match: an origin has no whitespace; write "app.example.com"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pattern, func(t *testing.T) {
+			is := is.New(t)
+			err := config.CheckOrigin(tt.pattern)
+			if tt.want == "" {
+				is.NoErr(err)
+				return
+			}
+			is.True(err != nil)
+			is.Equal(err.Error(), tt.want)
+		})
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	is := is.New(t)
+	c, err := config.Parse([]byte("server: {trustedProxies: [10.1.2.3/8, '192.168.1.7', 'fd00::/8', '::ffff:172.16.0.1']}"), nil)
+	is.NoErr(err)
+	is.Equal(c.Server.TrustedProxies, []netip.Prefix{
+		netip.MustParsePrefix("10.0.0.0/8"), // masked
+		netip.MustParsePrefix("192.168.1.7/32"),
+		netip.MustParsePrefix("fd00::/8"),
+		netip.MustParsePrefix("172.16.0.1/32"), // IPv4-mapped: the IPv4 address
+	})
+	tests := []struct {
+		addr    string
+		trusted bool
+	}{
+		{"10.200.0.1", true},
+		{"11.0.0.1", false},
+		{"192.168.1.7", true},
+		{"192.168.1.8", false},
+		{"fd12::1", true},
+		{"fe80::1", false},
+		{"::ffff:10.0.0.9", true}, // how a dual-stack listener may report an IPv4 peer
+		{"172.16.0.1", true},
+	}
+	for _, tt := range tests {
+		is.Equal(c.Server.Trusted(netip.MustParseAddr(tt.addr)), tt.trusted) // tt.addr
+	}
+	is.True(!config.Default().Server.Trusted(netip.MustParseAddr("127.0.0.1"))) // none by default
+}
+
+func TestParsePrefix(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    string
+		wantErr bool
+	}{
+		{"10.0.0.0/8", "10.0.0.0/8", false},
+		{"10.9.8.7/8", "10.0.0.0/8", false},
+		{"10.0.0.1", "10.0.0.1/32", false},
+		{" 10.0.0.1 ", "10.0.0.1/32", false},
+		{"::1", "::1/128", false},
+		{"2001:db8::/32", "2001:db8::/32", false},
+		{"::ffff:10.0.0.0/104", "10.0.0.0/8", false},
+		{"::ffff:10.0.0.1", "10.0.0.1/32", false},
+		{"0.0.0.0/0", "0.0.0.0/0", false},
+		{"::ffff:0:0/64", "", true},
+		{"10.0.0.0/33", "", true},
+		{"10.0.0", "", true},
+		{"fe80::1%eth0", "", true},
+		{"", "", true},
+		{"example.com", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			is := is.New(t)
+			got, err := config.ParsePrefix(tt.in)
+			is.Equal(err != nil, tt.wantErr)
+			if !tt.wantErr {
+				is.Equal(got.String(), tt.want)
+			}
+		})
+	}
+}
+
+func TestMetricsAndAccessLog(t *testing.T) {
+	is := is.New(t)
+	src := `
+logger: {accessLog: "${ACCESS_LOG:-true}"}
+metrics: {enabled: "${METRICS:-true}", path: /internal/metrics, addr: "${METRICS_ADDR:-}"}
+apps: [main, admin]
+appConfig: {admin: {logger: {accessLog: false}}}
+`
+	c, err := config.Parse([]byte(src), env(nil))
+	is.NoErr(err)
+	is.Equal(c.Metrics, config.Metrics{Enabled: true, Path: "/internal/metrics", Addr: ""})
+	is.True(c.Logger.AccessLog)
+	is.True(c.App("main").Logger.AccessLog)
+	is.True(!c.App("admin").Logger.AccessLog) // the app's override
+
+	c, err = config.Parse([]byte(src), env(map[string]string{"ACCESS_LOG": "false", "METRICS": "False", "METRICS_ADDR": "127.0.0.1:9090"}))
+	is.NoErr(err)
+	is.Equal(c.Metrics, config.Metrics{Enabled: false, Path: "/internal/metrics", Addr: "127.0.0.1:9090"})
+	is.True(!c.Logger.AccessLog)
+	is.True(!c.App("main").Logger.AccessLog)
+}
+
 func TestAllErrorsAtOnce(t *testing.T) {
 	is := is.New(t)
 	data, err := os.ReadFile("testdata/bad.yaml")
 	is.NoErr(err)
 	_, err = config.Parse(data, env(nil))
 	is.True(errors.Is(err, config.ErrInvalid))
-	want := `appConfig.main.wsCluster: wsCluster is global-only; move it to the top level of mega.yaml (line 23)
+	want := `appConfig.main.websocket.allowedOrigins[0]: "https://app.example.com/" can never match: an origin is matched as "host" or "scheme://host", without a path or trailing slash; write "app.example.com" (any scheme) or "https://app.example.com" (https only) (line 24)
+appConfig.main.wsCluster: wsCluster is global-only; move it to the top level of mega.yaml (line 23)
 apps[1]: "Blog" is not a valid app name (use lowercase letters, digits, "-" and "_", starting with a letter) (line 6)
 apps[2]: app "main" is listed twice (line 6)
 logger.level: must be "debug", "info", "warn" or "error", got "verbose" (line 5)
+metrics.enabled: must be true or false, got "maybe" (line 25)
+metrics.path: must start with "/", like "/metrics", got "metrics" (line 25)
 server.addr: must be host:port like ":8080", got "localhost" (line 3)
 server.shutdownTimeout: must be a duration like "10s", got "ten" (line 4)
 services.buses.main.url: "http://example.com" is not a NATS server URL; want "embedded" or comma-separated nats://, tls://, ws:// or wss:// URLs (line 9)
