@@ -113,7 +113,8 @@ func New(opts NewOptions) (*Plan, error) {
 	files = append(files, shared...)
 
 	// The rooms resource is a generated resource like any other.
-	rooms, err := resourceFiles(data, ResourceOptions{Name: "rooms", Fields: []Field{{"name", TypeString}, {"topic", TypeText}}})
+	// Its changes are broadcast to the chat channel the page listens on.
+	rooms, err := resourceFiles(data, ResourceOptions{Name: "rooms", Fields: []Field{{"name", TypeString}, {"topic", TypeText}}, Live: DefaultLive})
 	if err != nil {
 		return nil, err
 	}

@@ -30,12 +30,16 @@ func TestGolden(t *testing.T) {
 			return generator.Channel(generator.ChannelOptions{Dir: root, Name: "notifications"})
 		}},
 		{"resource_posts", func(t *testing.T, root string) (*generator.Plan, error) {
-			return generator.Resource(generator.ResourceOptions{Dir: root, Name: "posts",
+			return generator.Resource(generator.ResourceOptions{Dir: root, Name: "posts", Live: generator.DefaultLive,
 				Fields: mustFields(t, "title:string", "body:text", "views:int", "published:bool", "published_at:time", "author_id:int")})
 		}},
 		{"resource_categories_no_required_field", func(t *testing.T, root string) (*generator.Plan, error) {
-			return generator.Resource(generator.ResourceOptions{Dir: root, Name: "categories",
+			return generator.Resource(generator.ResourceOptions{Dir: root, Name: "categories", Live: generator.DefaultLive,
 				Fields: mustFields(t, "position:int", "description:text", "visible:bool")})
+		}},
+		{"resource_tags_no_live", func(t *testing.T, root string) (*generator.Plan, error) {
+			return generator.Resource(generator.ResourceOptions{Dir: root, Name: "tags",
+				Fields: mustFields(t, "label:string")})
 		}},
 	}
 	for _, tc := range cases {

@@ -145,6 +145,12 @@ func TestGenerateRefusesClashesAndTakenNamespaces(t *testing.T) {
 		{"no such app", func() (*generator.Plan, error) {
 			return generator.Channel(generator.ChannelOptions{Dir: root, App: "admin", Name: "alerts"})
 		}, "apps/admin/app.go"},
+		{"live namespace not mounted", func() (*generator.Plan, error) {
+			return generator.Resource(generator.ResourceOptions{Dir: root, Name: "posts", Live: "/ws/feed", Fields: mustFields(t, "title:string")})
+		}, `mounts no channel at "/ws/feed" (no app.Channel("/ws/feed", ...)); pass --live /ws/chat, or --no-live`},
+		{"live namespace not a path", func() (*generator.Plan, error) {
+			return generator.Resource(generator.ResourceOptions{Dir: root, Name: "posts", Live: "chat", Fields: mustFields(t, "title:string")})
+		}, `--live "chat": a namespace is a path like /ws/chat`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -154,6 +160,32 @@ func TestGenerateRefusesClashesAndTakenNamespaces(t *testing.T) {
 			is.True(strings.Contains(err.Error(), tc.want)) // the message explains
 		})
 	}
+}
+
+func TestGenerateLiveFindsMountedNamespaces(t *testing.T) {
+	is := is.New(t)
+	root := newApp(t)
+	plan, err := generator.Channel(generator.ChannelOptions{Dir: root, Name: "feed"})
+	is.NoErr(err)
+	is.NoErr(plan.Write(&bytes.Buffer{}, false))
+
+	plan, err = generator.Resource(generator.ResourceOptions{Dir: root, Name: "posts", Live: "/ws/feed", Fields: mustFields(t, "title:string")})
+	is.NoErr(err) // a namespace mega generate channel mounted
+	src := string(plan.File("apps/main/posts.go"))
+	is.True(strings.Contains(src, `live: "/ws/feed"`))
+	is.True(strings.Contains(src, `h.publish(r, "posts.created", map[string]Post{"post": item})`))
+	is.True(strings.Contains(string(plan.File("apps/main/posts_test.go")), `srv.Dial(t, "/ws/feed?name="+name)`))
+
+	_, err = generator.Resource(generator.ResourceOptions{Dir: root, Name: "posts", Live: "/ws/news", Fields: mustFields(t, "title:string")})
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "pass --live /ws/chat or --live /ws/feed, or --no-live")) // every mounted namespace is offered
+	is.True(!errors.Is(err, generator.ErrInvalid))                                                  // the app, not the command line, lacks it
+
+	plan, err = generator.Resource(generator.ResourceOptions{Dir: root, Name: "posts", Fields: mustFields(t, "title:string")})
+	is.NoErr(err) // no live events: nothing to check
+	src = string(plan.File("apps/main/posts.go"))
+	is.True(!strings.Contains(src, "Broadcast"))
+	is.True(!strings.Contains(string(plan.File("apps/main/posts_test.go")), "megatest"))
 }
 
 func TestGenerateHandlesSupportFiles(t *testing.T) {

@@ -2,9 +2,20 @@ package generator
 
 import (
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 )
+
+// DefaultLive is the namespace a resource's changes are broadcast to unless
+// told otherwise: the chat channel every app made by mega new mounts.
+const DefaultLive = "/ws/chat"
 
 // ResourceOptions says what Resource adds.
 type ResourceOptions struct {
@@ -21,6 +32,11 @@ type ResourceOptions struct {
 	Singular string
 	// Fields are the resource's fields, besides id, createdAt and updatedAt.
 	Fields []Field
+	// Live is the namespace (e.g. DefaultLive) whose connections get
+	// <name>.created, <name>.updated and <name>.deleted after every change
+	// that succeeded; the app must mount a channel there. Empty means no
+	// live events.
+	Live string
 	// Force overwrites the resource's files when they exist.
 	Force bool
 }
@@ -38,6 +54,9 @@ type resourceData struct {
 	Fields                   []fieldData
 	// Unknown is a field name the resource does not have, for tests.
 	Unknown string
+	// Live is the namespace told of every change ("" for none); Key is the
+	// JSON key of the record in the events' payload ("room").
+	Live, Key string
 }
 
 // First is the first field, which tests send with the wrong type.
@@ -91,9 +110,17 @@ func Resource(opts ResourceOptions) (*Plan, error) {
 	if len(opts.Fields) == 0 {
 		return nil, invalid("a resource needs at least one field, e.g. title:string body:text (types: %s)", strings.Join(FieldTypes, ", "))
 	}
+	if opts.Live != "" && !namespacePattern.MatchString(opts.Live) {
+		return nil, invalid("--live %q: a namespace is a path like %s", opts.Live, DefaultLive)
+	}
 	a, err := findApp(opts.Dir, opts.App)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Live != "" {
+		if err := a.checkMounted(opts.Live); err != nil {
+			return nil, err
+		}
 	}
 	g, err := resourceFiles(a.data, opts)
 	if err != nil {
@@ -115,6 +142,7 @@ func resourceFiles(app appData, opts ResourceOptions) (*generated, error) {
 		Name: opts.Name, Table: opts.Name, URL: "/api/" + opts.Name,
 		Type: goName(one), Plural: goName(opts.Name), Var: lowerCamel(opts.Name),
 		Label: strings.ReplaceAll(one, "_", " "),
+		Live:  opts.Live, Key: lowerCamel(one),
 	}
 	if d.Type == d.Plural {
 		d.Plural += "List" // sheep: type Sheep, mountSheepList
@@ -134,4 +162,68 @@ func resourceFiles(app appData, opts ResourceOptions) (*generated, error) {
 		stmt: fmt.Sprintf("if err := mount%s(app, db); err != nil {\n\treturn nil, err\n}", d.Plural),
 		key:  fmt.Sprintf("mount%s(app, db)", d.Plural),
 	}}, nil
+}
+
+// namespacePattern is what --live accepts: a path like /ws/chat.
+var namespacePattern = regexp.MustCompile(`^(/[A-Za-z0-9._~-]+)+$`)
+
+// checkMounted fails unless a Go file of the app calls Channel(ns, ...)
+// with ns as a string literal, as app.go does for every channel mega
+// writes. The error says which namespaces the app mounts and what to pass.
+func (a *app) checkMounted(ns string) error {
+	mounted, err := a.namespaces()
+	if err != nil {
+		return err
+	}
+	if slices.Contains(mounted, ns) {
+		return nil
+	}
+	dir := "apps/" + a.data.App
+	if len(mounted) == 0 {
+		return fmt.Errorf("--live %s: %s mounts no channel, so no connection could hear of changes; add one (mega generate channel NAME, then --live /ws/NAME), or pass --no-live", ns, dir)
+	}
+	quoted := make([]string, len(mounted))
+	for i, m := range mounted {
+		quoted[i] = "--live " + m
+	}
+	return fmt.Errorf("--live %s: %s mounts no channel at %q (no app.Channel(%q, ...)); pass %s, or --no-live for a resource without live events",
+		ns, dir, ns, ns, strings.Join(quoted, " or "))
+}
+
+// namespaces returns the namespaces the app's Go files (tests aside) mount
+// with app.Channel("/ws/...", ...), sorted.
+func (a *app) namespaces() ([]string, error) {
+	dir := filepath.Join(a.root, "apps", a.data.App)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(dir, name), nil, parser.SkipObjectResolution)
+		if err != nil {
+			continue // the compiler will say what is wrong with it
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok || len(call.Args) == 0 {
+				return true
+			}
+			sel, ok := call.Fun.(*ast.SelectorExpr)
+			lit, isLit := call.Args[0].(*ast.BasicLit)
+			if !ok || sel.Sel.Name != "Channel" || !isLit || lit.Kind != token.STRING {
+				return true
+			}
+			if ns, err := strconv.Unquote(lit.Value); err == nil && !slices.Contains(out, ns) {
+				out = append(out, ns)
+			}
+			return true
+		})
+	}
+	slices.Sort(out)
+	return out, nil
 }

@@ -58,6 +58,10 @@ func resourceCommand() *cli.Command {
 			"for GET/POST /api/NAME and GET/PUT/DELETE /api/NAME/{id}) and NAME_test.go, and\n" +
 			"mounts it. NAME is a snake-case plural; its singular names the Go type (posts →\n" +
 			"Post; --singular to choose). Every resource has id, createdAt and updatedAt.\n\n" +
+			"The API is live: after a change succeeded, every connection of the --live\n" +
+			"namespace (default " + generator.DefaultLive + ", the chat channel of every new app), on every\n" +
+			"instance, gets one event; for posts: posts.created {\"post\": ...}, posts.updated\n" +
+			"{\"post\": ...} or posts.deleted {\"id\": ...}. --no-live sends none.\n\n" +
 			"Field types:\n\n" +
 			"   string   required text, at most 255 characters\n" +
 			"   text     optional text, at most 65535 characters\n" +
@@ -68,6 +72,8 @@ func resourceCommand() *cli.Command {
 			"   mega generate resource posts title:string body:text views:int published_at:time",
 		Flags: append(generateFlags(),
 			&cli.StringFlag{Name: "singular", Usage: "the singular `WORD` of NAME, which names the Go type (default: guessed, e.g. categories → category)"},
+			&cli.StringFlag{Name: "live", Value: generator.DefaultLive, Usage: "the `NAMESPACE` (a channel the app mounts) told of every change; \"\" for none"},
+			&cli.BoolFlag{Name: "no-live", DisableDefaultText: true, Usage: "send no events on changes (same as --live \"\")"},
 		),
 		Action: runResource,
 	}
@@ -104,12 +110,20 @@ func runResource(c *cli.Context) error {
 	if err != nil {
 		return checkArgs(c, err)
 	}
+	live := c.String("live")
+	if c.Bool("no-live") {
+		if c.IsSet("live") && live != "" {
+			return usagef(c, "--live %s and --no-live contradict each other; pass one", live)
+		}
+		live = ""
+	}
 	plan, err := generator.Resource(generator.ResourceOptions{
 		Dir:      c.String("dir"),
 		App:      c.String("app"),
 		Name:     name,
 		Singular: c.String("singular"),
 		Fields:   fields,
+		Live:     live,
 		Force:    c.Bool("force"),
 	})
 	if err != nil {

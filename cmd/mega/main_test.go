@@ -44,6 +44,8 @@ func TestUsageErrorsExitWith2AndAHint(t *testing.T) {
 		{[]string{"generate", "resource", "posts"}, "at least one field", "mega generate resource"},
 		{[]string{"g", "resource", "posts", "title:varchar"}, "did you mean title:string", "mega generate resource"},
 		{[]string{"generate", "resource", "posts", "title"}, "write name:type", "mega generate resource"},
+		{[]string{"generate", "resource", "posts", "title:string", "--live", "chat"}, "a namespace is a path like /ws/chat", "mega generate resource"},
+		{[]string{"generate", "resource", "posts", "title:string", "--live", "/ws/chat", "--no-live"}, "contradict", "mega generate resource"},
 		{[]string{"config"}, "missing command", "mega config"},
 		{[]string{"config", "check", "extra"}, `unexpected argument "extra"`, "mega config check"},
 		{[]string{"version", "now"}, `unexpected argument "now"`, "mega version"},
@@ -168,6 +170,28 @@ func TestGenerate(t *testing.T) {
 	code, stdout, _ = mega(t, "generate", "resource", "posts", "title:string", "--force")
 	is.Equal(code, exitOK)
 	is.True(strings.Contains(stdout, " replace  apps/main/posts.go\n"))
+
+	// Live events go to /ws/chat by default, to a namespace the app mounts
+	// with --live, and nowhere with --no-live or --live "".
+	posts, err := os.ReadFile("apps/main/posts.go")
+	is.NoErr(err)
+	is.True(strings.Contains(string(posts), `live: "/ws/chat"`))
+	code, _, stderr = mega(t, "generate", "resource", "notes", "body:text", "--live", "/ws/feed")
+	is.Equal(code, exitFailure)
+	is.True(strings.Contains(stderr, `mounts no channel at "/ws/feed"`))
+	is.True(strings.Contains(stderr, "pass --live /ws/alerts or --live /ws/chat, or --no-live")) // what to pass
+	code, _, _ = mega(t, "generate", "resource", "notes", "body:text", "--live", "/ws/alerts")
+	is.Equal(code, exitOK)
+	notes, err := os.ReadFile("apps/main/notes.go")
+	is.NoErr(err)
+	is.True(strings.Contains(string(notes), `live: "/ws/alerts"`))
+	for _, off := range [][]string{{"--no-live"}, {"--live", ""}, {"--live="}} {
+		code, _, _ = mega(t, append([]string{"generate", "resource", "tags", "label:string", "--force"}, off...)...)
+		is.Equal(code, exitOK)
+		tags, err := os.ReadFile("apps/main/tags.go")
+		is.NoErr(err)
+		is.True(!strings.Contains(string(tags), "Broadcast")) // no live events
+	}
 }
 
 func TestConfigCheck(t *testing.T) {
@@ -255,6 +279,8 @@ func TestScaffoldBuildsAndPasses(t *testing.T) {
 	step("generate channel", "generate", "channel", "notifications")
 	step("generate resource", "generate", "resource", "posts",
 		"title:string", "body:text", "views:int", "published:bool", "published_at:time")
+	step("generate resource --live", "generate", "resource", "notes", "body:text", "--live", "/ws/notifications")
+	step("generate resource --no-live", "generate", "resource", "tags", "label:string", "--no-live")
 
 	goCmd := func(args ...string) string {
 		t.Helper()

@@ -1,6 +1,8 @@
 package mainapp_test
 
 import (
+	"fmt"
+	"net/http"
 	"testing"
 
 	"github.com/matryer/is"
@@ -79,4 +81,70 @@ func TestChatAcrossInstances(t *testing.T) {
 	ann.Close()
 	cid.Expect(t, "presence.leave").Decode(t, &left)
 	is.Equal(left.SessionID, wa.SessionID)
+}
+
+// TestRoomsAcrossInstances checks that the REST API is live across
+// instances: a room created, renamed or deleted over REST on one instance
+// reaches the clients of both, exactly once each, and a refused request
+// reaches nobody.
+func TestRoomsAcrossInstances(t *testing.T) {
+	is := is.New(t)
+	servers := megatest.BootCluster(t, 2, mega.Apps{"main": mainapp.New}, testConfig(t))
+	one, two := servers[0], servers[1]
+	ann, _ := joinChat(t, one, "ann", "")
+	bob, _ := joinChat(t, two, "bob", "kitchen") // rooms events reach every room
+	clients := []*megatest.Client{ann, bob}
+
+	// expect checks that both clients' next frame of type typ has exactly
+	// the payload want, and that no other rooms event is buffered: events
+	// of one instance reach each client in the order they were sent, so a
+	// second copy, or one for a refused request, would be buffered first.
+	expect := func(typ string, want any) {
+		t.Helper()
+		for _, c := range clients {
+			f := c.Expect(t, typ)
+			switch want := want.(type) {
+			case mainapp.Room:
+				var got map[string]mainapp.Room
+				f.Decode(t, &got)
+				is.Equal(got, map[string]mainapp.Room{"room": want}) // the REST body
+			case int64:
+				var got map[string]int64
+				f.Decode(t, &got)
+				is.Equal(got, map[string]int64{"id": want})
+			default:
+				t.Fatalf("expect(%q, %T): want a Room or an id", typ, want)
+			}
+			for _, other := range []string{"rooms.created", "rooms.updated", "rooms.deleted"} {
+				is.Equal(c.Count(other), 0) // exactly once
+			}
+		}
+	}
+
+	// Created on one: ann has it from her instance, bob over NATS.
+	var room mainapp.Room
+	status, _ := apiCall(t, http.MethodPost, one.URL+"/api/rooms", `{"name": "design", "topic": "mockups"}`, &room)
+	is.Equal(status, http.StatusCreated)
+	expect("rooms.created", room)
+
+	// Refused on one: nothing is sent, so the rename is the next event.
+	status, _ = apiCall(t, http.MethodPost, one.URL+"/api/rooms", `{"topic": "no name"}`, nil)
+	is.Equal(status, http.StatusUnprocessableEntity)
+	status, _ = apiCall(t, http.MethodPut, one.URL+"/api/rooms/999999", `{"name": "ghost"}`, nil)
+	is.Equal(status, http.StatusNotFound)
+	var renamed mainapp.Room
+	status, _ = apiCall(t, http.MethodPut, fmt.Sprintf("%s/api/rooms/%d", one.URL, room.ID), `{"name": "design-review", "topic": "mockups"}`, &renamed)
+	is.Equal(status, http.StatusOK)
+	expect("rooms.updated", renamed)
+
+	// Deleted on two, which shares the database: now ann hears over NATS.
+	status, _ = apiCall(t, http.MethodDelete, fmt.Sprintf("%s/api/rooms/%d", two.URL, room.ID), "", nil)
+	is.Equal(status, http.StatusNoContent)
+	expect("rooms.deleted", room.ID)
+
+	// No late copy of any of them (an instance's own echo from NATS).
+	for _, c := range clients {
+		c.ExpectNone(t, "rooms.deleted", quiet)
+		is.Equal(c.Count("rooms.created")+c.Count("rooms.updated"), 0)
+	}
 }

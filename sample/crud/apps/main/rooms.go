@@ -43,11 +43,20 @@ const roomsColumns = `"id", "name", "topic", "created_at", "updated_at"`
 //
 // A body that is not a JSON object gets 400, one that fails validation
 // 422, an unknown id 404 (see api.go).
+//
+// The API is live: after a change succeeded, every connection of
+// /ws/chat, on every instance, gets exactly one frame (see publish):
+//
+//	rooms.created  {"room": the room as POST answered it}
+//	rooms.updated  {"room": the room as PUT answered it}
+//	rooms.deleted  {"id": the id DELETE removed}
+//
+// A refused request sends nothing.
 func mountRooms(app *mega.App, db *sql.DB) error {
 	if _, err := db.Exec(roomsSchema); err != nil {
 		return fmt.Errorf("create table rooms: %w", err)
 	}
-	h := roomsAPI{app: app, db: db}
+	h := roomsAPI{app: app, db: db, live: "/ws/chat"}
 	app.Router().Route("/api/rooms", func(r chi.Router) {
 		r.Get("/", h.list)
 		r.Post("/", h.create)
@@ -84,6 +93,8 @@ func scanRoom(row interface{ Scan(dest ...any) error }) (Room, error) {
 type roomsAPI struct {
 	app *mega.App
 	db  *sql.DB
+	// live is the namespace told of every change.
+	live string
 }
 
 func (h roomsAPI) list(w http.ResponseWriter, r *http.Request) {
@@ -120,6 +131,7 @@ func (h roomsAPI) create(w http.ResponseWriter, r *http.Request) {
 		in.Name, in.Topic, now, now))
 	if err == nil {
 		w.Header().Set("Location", fmt.Sprintf("/api/rooms/%d", item.ID))
+		h.publish(r, "rooms.created", map[string]Room{"room": item})
 	}
 	h.answer(w, r, http.StatusCreated, item, err)
 }
@@ -148,6 +160,9 @@ func (h roomsAPI) replace(w http.ResponseWriter, r *http.Request) {
 	item, err := scanRoom(h.db.QueryRowContext(r.Context(),
 		`UPDATE "rooms" SET "name" = ?, "topic" = ?, "updated_at" = ? WHERE "id" = ? RETURNING `+roomsColumns,
 		in.Name, in.Topic, formatTime(time.Now()), id))
+	if err == nil {
+		h.publish(r, "rooms.updated", map[string]Room{"room": item})
+	}
 	h.answer(w, r, http.StatusOK, item, err)
 }
 
@@ -169,6 +184,7 @@ func (h roomsAPI) delete(w http.ResponseWriter, r *http.Request) {
 	case n == 0:
 		notFound(w, "room", chi.URLParam(r, "id"))
 	default:
+		h.publish(r, "rooms.deleted", map[string]int64{"id": id})
 		w.WriteHeader(http.StatusNoContent)
 	}
 }
@@ -183,5 +199,15 @@ func (h roomsAPI) answer(w http.ResponseWriter, r *http.Request, status int, ite
 		internalError(w, r, h.app, err)
 	default:
 		writeJSON(w, status, item)
+	}
+}
+
+// publish broadcasts a change that succeeded to every connection of h.live
+// on every instance, before the answer is written: a client holding the
+// answer knows the event is on its way. The change is stored whatever
+// happens here, so a failure is logged and the answer stays a success.
+func (h roomsAPI) publish(r *http.Request, typ string, payload any) {
+	if err := h.app.Broadcast(h.live, mega.Broadcast{Type: typ, Payload: payload}); err != nil {
+		h.app.Logger().Error().Err(err).Str("method", r.Method).Str("path", r.URL.Path).Str("event", typ).Msg("live event not sent")
 	}
 }

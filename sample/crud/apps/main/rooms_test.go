@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/matryer/is"
+	"github.com/megaframework/mega/framework/megatest"
 
 	mainapp "crud/apps/main"
 )
@@ -115,6 +116,87 @@ func TestRoomsErrors(t *testing.T) {
 	var list []mainapp.Room
 	apiCall(t, http.MethodGet, base, "", &list)
 	is.Equal(len(list), 1)
+}
+
+// TestRoomsLive checks the live events: after each change that
+// succeeded, every connection of /ws/chat gets exactly one
+// rooms.created, rooms.updated or rooms.deleted; a refused request
+// sends nothing. Frames reach one connection in the order they were sent,
+// so "nothing" is shown without waiting: when the event of a later change
+// arrives, no earlier one is buffered. The watchers connect the way the
+// channels mega writes expect (?name=, then a welcome frame); change that
+// if the channel at /ws/chat wants something else.
+func TestRoomsLive(t *testing.T) {
+	is := is.New(t)
+	srv := startApp(t)
+	base := srv.URL + "/api/rooms"
+	var watchers []*megatest.Client
+	for _, name := range []string{"ann", "bob"} {
+		c := srv.Dial(t, "/ws/chat?name="+name)
+		c.Expect(t, "welcome") // sent by OnConnect: from now on the connection gets every broadcast
+		watchers = append(watchers, c)
+	}
+	// expect checks that every watcher's next frame of type typ has
+	// exactly the payload want, and that no other rooms event is buffered.
+	expect := func(typ string, want any) {
+		t.Helper()
+		for _, c := range watchers {
+			f := c.Expect(t, typ)
+			switch want := want.(type) {
+			case mainapp.Room:
+				var got map[string]mainapp.Room
+				f.Decode(t, &got)
+				is.Equal(got, map[string]mainapp.Room{"room": want}) // the REST body, under "room"
+			case int64:
+				var got map[string]int64
+				f.Decode(t, &got)
+				is.Equal(got, map[string]int64{"id": want})
+			default:
+				t.Fatalf("expect(%q, %T): want a Room or an id", typ, want)
+			}
+			for _, other := range []string{"rooms.created", "rooms.updated", "rooms.deleted"} {
+				is.Equal(c.Count(other), 0) // one event per change, none for refused requests
+			}
+		}
+	}
+
+	var created mainapp.Room
+	status, _ := apiCall(t, http.MethodPost, base, `{"name": "name one", "topic": "topic one"}`, &created)
+	is.Equal(status, http.StatusCreated)
+	expect("rooms.created", created)
+	one := fmt.Sprintf("%s/%d", base, created.ID)
+	unknown := base + "/999999"
+
+	// Refused requests: 400, 422, 404.
+	for _, req := range []struct {
+		method, url, body string
+		status            int
+	}{
+		{http.MethodPost, base, `{`, http.StatusBadRequest},
+		{http.MethodPost, base, `{"name": 5, "topic": "topic one"}`, http.StatusUnprocessableEntity},
+		{http.MethodPut, one, `{"name": "name one", "topic": "topic one", "nope": 1}`, http.StatusUnprocessableEntity},
+		{http.MethodPut, unknown, `{"name": "name two", "topic": "topic two"}`, http.StatusNotFound},
+		{http.MethodDelete, unknown, "", http.StatusNotFound},
+	} {
+		status, _ := apiCall(t, req.method, req.url, req.body, nil)
+		is.Equal(status, req.status)
+	}
+
+	var updated mainapp.Room
+	status, _ = apiCall(t, http.MethodPut, one, `{"name": "name two", "topic": "topic two"}`, &updated)
+	is.Equal(status, http.StatusOK)
+	expect("rooms.updated", updated) // the next event: the refused requests sent none
+
+	status, _ = apiCall(t, http.MethodDelete, one, "", nil)
+	is.Equal(status, http.StatusNoContent)
+	expect("rooms.deleted", created.ID)
+	status, _ = apiCall(t, http.MethodDelete, one, "", nil)
+	is.Equal(status, http.StatusNotFound) // already gone: nothing to tell
+
+	var again mainapp.Room
+	status, _ = apiCall(t, http.MethodPost, base, `{"name": "name one", "topic": "topic one"}`, &again)
+	is.Equal(status, http.StatusCreated)
+	expect("rooms.created", again) // and not a second deleted before it
 }
 
 // FuzzRoomsBody posts arbitrary bodies to the create endpoint: every
