@@ -145,13 +145,14 @@ func (h *Hub) Attach(ns string, client Client) *Conn {
 	return c
 }
 
-// Detach removes the connection: it leaves the roster if it had joined
-// (emitting a leave event) and receives nothing more. Detach is idempotent.
+// Detach removes the connection: it receives nothing more, then leaves the
+// roster if it had joined (emitting a leave event the connection itself no
+// longer gets). Detach is idempotent.
 func (h *Hub) Detach(c *Conn) {
-	_ = h.Leave(c)
 	if !c.shard.remove(c) {
 		return
 	}
+	_ = h.Leave(c)
 	n := c.ns
 	n.interestMu.Lock()
 	n.count--

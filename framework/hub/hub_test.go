@@ -136,11 +136,13 @@ func TestDetachLeavesAndEmits(t *testing.T) {
 	c, rec := join(t, h, "/ws/chat", "s1", "ann", "lobby")
 	is.NoErr(h.Update(c, []byte(`{"mood":"ok"}`)))
 	is.Equal(len(h.List("/ws/chat")), 1)
+	is.Equal(h.Count("/ws/chat"), 1)
 	is.Equal(string(h.List("/ws/chat")[0].Metadata), `{"mood":"ok"}`)
 	h.Detach(c)
 	h.Detach(c) // idempotent
 
 	is.Equal(len(h.List("/ws/chat")), 0)
+	is.Equal(h.Count("/ws/chat"), 0)
 	is.Equal(events, []string{"join s1", "update s1", "leave s1"})
 	is.Equal(out.calls, []string{"join s1", "update s1", "leave s1"})
 	is.Equal(out.interest["/ws/chat"], false)
@@ -218,3 +220,19 @@ func TestConcurrentUse(t *testing.T) {
 type clientFunc func([]byte)
 
 func (f clientFunc) Send(b []byte) { f(b) }
+
+func TestDetachedConnectionMissesItsOwnLeave(t *testing.T) {
+	is := is.New(t)
+	h := hub.New()
+	// Like the framework's presence frames: every event is delivered to the
+	// namespace's connections.
+	cancel := h.Subscribe("/ws/chat", func(ev hub.Event) {
+		h.DeliverBroadcast("/ws/chat", "", nil, []byte("presence."+ev.Op.String()+" "+ev.Member.SessionID))
+	})
+	defer cancel()
+	c, self := join(t, h, "/ws/chat", "s1", "ann")
+	_, other := join(t, h, "/ws/chat", "s2", "bob")
+	h.Detach(c)
+	is.Equal(self.got(), []string{"presence.join s1", "presence.join s2"}) // nothing after it left
+	is.Equal(other.got(), []string{"presence.join s2", "presence.leave s1"})
+}

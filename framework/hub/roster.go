@@ -153,6 +153,17 @@ func (h *Hub) List(ns string) []Member {
 	return n.snap
 }
 
+// Count returns how many members namespace ns has: every instance's when a
+// cluster roster is wired, else this instance's. It copies nothing.
+func (h *Hub) Count(ns string) int {
+	h.roster.mu.RLock()
+	defer h.roster.mu.RUnlock()
+	if n := h.roster.namespaces[ns]; n != nil {
+		return len(n.members)
+	}
+	return 0
+}
+
 // Lookup returns the member with the given session id, wherever it is.
 func (h *Hub) Lookup(sessionID string) (Member, bool) {
 	h.roster.mu.RLock()
