@@ -48,6 +48,7 @@ type mount struct {
 	presenceFrames bool
 	override       *Limits
 	limits         Limits
+	stats          nsCounters
 }
 
 // NewApp returns an app named name with default limits and a disabled
@@ -245,6 +246,13 @@ func (a *App) publish(c *conn) bool {
 
 func (a *App) untrack(c *conn) {
 	a.mu.Lock()
+	if _, live := a.conns[c]; live {
+		// Fold the connection's counters into its namespace's (see metrics.go).
+		c.mount.stats.received += c.received.Load()
+		c.mu.Lock()
+		c.mount.stats.delivered += c.delivered
+		c.mu.Unlock()
+	}
 	delete(a.conns, c)
 	decrement(a.perIP, c.ip)
 	if c.userID != "" {

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
 	"github.com/megaframework/mega/framework/bus"
@@ -62,25 +64,33 @@ func Run(ctx context.Context, args []string, apps Apps) error {
 	case <-ctx.Done():
 	case <-inst.Done():
 	}
+	serveErr := inst.Err()
+	if serveErr != nil {
+		// Say why before shutting down, so "stopped" is the last line.
+		inst.log.Error().Err(serveErr).Msg("serving failed; shutting down")
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
 	defer cancel()
-	return errors.Join(inst.Err(), inst.Shutdown(sctx))
+	return errors.Join(serveErr, inst.Shutdown(sctx))
 }
 
 // Instance is a booted process: its buses, clusters, apps and HTTP server.
 type Instance struct {
-	cfg     *config.Config
-	log     zerolog.Logger
-	id      string
-	buses   map[string]*bus.Bus
-	apps    []*bootedApp
-	dbs     *databases
-	ln      net.Listener
-	srv     *http.Server
-	done    chan struct{}
-	err     error
-	stopMu  sync.Mutex
-	stopped bool
+	cfg       *config.Config
+	log       zerolog.Logger
+	id        string
+	buses     map[string]*bus.Bus
+	apps      []*bootedApp
+	dbs       *databases
+	ln        net.Listener
+	srv       *http.Server
+	metrics   *http.Server // the metrics server when metrics.addr is set
+	metricsLn net.Listener
+	done      chan struct{}
+	err       error
+	stopMu    sync.Mutex
+	stopped   bool
+	started   bool // serving began: Shutdown says "stopped"
 }
 
 type bootedApp struct {
@@ -103,7 +113,7 @@ func Boot(ctx context.Context, cfg *config.Config, apps Apps) (_ *Instance, err 
 	}
 	inst := &Instance{
 		cfg:   cfg,
-		log:   newLogger(cfg.Logger, os.Stderr),
+		log:   newLogger(cfg.Logger, logOutput),
 		id:    randomHex(16),
 		buses: make(map[string]*bus.Bus),
 		dbs:   &databases{cfg: cfg},
@@ -122,7 +132,7 @@ func Boot(ctx context.Context, cfg *config.Config, apps Apps) (_ *Instance, err 
 	}
 	for _, name := range cfg.Apps {
 		settings := cfg.App(name)
-		env := &Env{Name: name, Config: cfg, Settings: settings, Logger: newLogger(settings.Logger, os.Stderr).With().Str("app", name).Logger(), dbs: inst.dbs}
+		env := &Env{Name: name, Config: cfg, Settings: settings, Logger: newLogger(settings.Logger, logOutput).With().Str("app", name).Logger(), dbs: inst.dbs}
 		app, err := apps[name](env)
 		if err != nil {
 			return nil, fmt.Errorf("mega: build app %q: %w", name, err)
@@ -204,7 +214,7 @@ func (i *Instance) wireClusters(ctx context.Context) error {
 			}
 			return nil
 		})
-		i.log.Info().Str("app", a.app.Name()).Str("roster", wsc.Roster.Driver).Dur("ttl", wsc.Roster.TTL).
+		i.log.Info().Str("app", a.app.Name()).Str("roster", wsc.Roster.Driver).Stringer("ttl", wsc.Roster.TTL).
 			Str("subjects", wsc.SubjectPrefix+"."+a.app.Name()+".>").Msg("cluster wired and synced")
 	}
 	return nil
@@ -212,25 +222,46 @@ func (i *Instance) wireClusters(ctx context.Context) error {
 
 // handler routes to the apps: one app serves the root; several are mounted
 // at /<name>, with /healthz and /readyz at the root covering all of them.
-func (i *Instance) handler() http.Handler {
+// The metrics endpoint (unless it has its own listener) and the process
+// middleware go around them: trusted-proxy client address, request id,
+// access log.
+func (i *Instance) handler(metrics http.Handler) http.Handler {
+	var apps http.Handler
 	if len(i.apps) == 1 {
-		return i.apps[0].app
-	}
-	r := chi.NewRouter()
-	for _, a := range i.apps {
-		r.Mount("/"+a.app.Name(), a.app)
-	}
-	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	r.Get("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		apps = i.apps[0].app
+	} else {
+		r := chi.NewRouter()
 		for _, a := range i.apps {
-			if err := a.app.notReady(); err != nil {
-				http.Error(w, a.app.Name()+": not ready: "+err.Error(), http.StatusServiceUnavailable)
+			r.Mount("/"+a.app.Name(), a.app)
+		}
+		r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+		r.Get("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+			for _, a := range i.apps {
+				if err := a.app.notReady(); err != nil {
+					http.Error(w, a.app.Name()+": not ready: "+err.Error(), http.StatusServiceUnavailable)
+					return
+				}
+			}
+			_, _ = io.WriteString(w, "ready\n")
+		})
+		apps = r
+	}
+	h := apps
+	mc := i.cfg.Metrics
+	if metrics != nil && mc.Addr == "" {
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == mc.Path {
+				metrics.ServeHTTP(w, r)
 				return
 			}
-		}
-		_, _ = io.WriteString(w, "ready\n")
-	})
-	return r
+			apps.ServeHTTP(w, r)
+		})
+	}
+	if i.cfg.Logger.AccessLog {
+		h = accessLog(i.log, mc.Path)(h)
+	}
+	h = middleware.RequestID(h)
+	return realIP(i.cfg.Server.TrustedProxies)(h)
 }
 
 func (i *Instance) serve() error {
@@ -239,7 +270,25 @@ func (i *Instance) serve() error {
 		return fmt.Errorf("mega: listen on %s (server.addr): %w; is another process using the port? Set PORT or server.addr", i.cfg.Server.Addr, err)
 	}
 	i.ln = ln
-	i.srv = &http.Server{Handler: i.handler(), ReadHeaderTimeout: 10 * time.Second}
+	var metrics http.Handler
+	if mc := i.cfg.Metrics; mc.Enabled {
+		metrics = promhttp.HandlerFor(newRegistry(i.apps), promhttp.HandlerOpts{})
+		if mc.Addr != "" {
+			mln, err := net.Listen("tcp", mc.Addr)
+			if err != nil {
+				_ = ln.Close()
+				return fmt.Errorf("mega: listen on %s (metrics.addr): %w; is another process using the port?", mc.Addr, err)
+			}
+			mux := http.NewServeMux()
+			mux.Handle(mc.Path, metrics)
+			i.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+			i.metricsLn = mln
+			go func() { _ = i.metrics.Serve(mln) }() // ends with Shutdown
+			i.log.Info().Str("addr", mln.Addr().String()).Msg("metrics on " + displayURL(mln.Addr()) + mc.Path)
+		}
+	}
+	i.srv = &http.Server{Handler: i.handler(metrics), ReadHeaderTimeout: 10 * time.Second}
+	i.started = true
 	go func() {
 		defer close(i.done)
 		if err := i.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -294,6 +343,19 @@ func (i *Instance) BusURL() string {
 	return ""
 }
 
+// MetricsURL returns the URL of the Prometheus endpoint, or "" when
+// metrics.enabled is false.
+func (i *Instance) MetricsURL() string {
+	mc := i.cfg.Metrics
+	switch {
+	case !mc.Enabled:
+		return ""
+	case i.metricsLn != nil:
+		return displayURL(i.metricsLn.Addr()) + mc.Path
+	}
+	return i.URL() + mc.Path
+}
+
 // InstanceID returns this process's random id, shared by its clusters.
 func (i *Instance) InstanceID() string { return i.id }
 
@@ -328,6 +390,9 @@ func (i *Instance) Shutdown(ctx context.Context) error {
 	} else {
 		httpDone <- nil
 	}
+	if i.metrics != nil {
+		errs = append(errs, i.metrics.Shutdown(ctx))
+	}
 	for _, a := range i.apps {
 		if a.cluster != nil {
 			if err := a.cluster.Stop(ctx); err != nil {
@@ -355,19 +420,38 @@ func (i *Instance) Shutdown(ctx context.Context) error {
 	if i.srv != nil {
 		<-i.done
 	}
-	i.log.Info().Msg("stopped")
+	if i.started {
+		i.log.Info().Msg("stopped")
+	}
 	return errors.Join(errs...)
 }
 
 func newLogger(c config.Logger, w io.Writer) zerolog.Logger {
 	if c.Format == "console" {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05"}
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05", NoColor: !colorful(w)}
 	}
 	level, err := zerolog.ParseLevel(c.Level)
 	if err != nil {
 		level = zerolog.InfoLevel
 	}
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}
+
+// logOutput is where a booted process logs; tests redirect it.
+var logOutput io.Writer = os.Stderr
+
+// colorful reports whether w is a terminal that wants colour: not when
+// output goes to a file or a pipe, nor when NO_COLOR is set.
+func colorful(w io.Writer) bool {
+	if os.Getenv("NO_COLOR") != "" {
+		return false
+	}
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 func randomHex(n int) string {

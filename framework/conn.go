@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/megaframework/mega/framework/hub"
 )
@@ -55,6 +56,11 @@ type conn struct {
 	// rate limiter: a token bucket refilled at MessagesPerSecond.
 	tokens float64
 	last   time.Time
+
+	// Metrics (see metrics.go): frames received, written by the reader
+	// only; frames queued, under mu.
+	received  atomic.Uint64
+	delivered uint64
 }
 
 // serveChannel upgrades the request and runs the connection until it ends.
@@ -79,14 +85,16 @@ func (a *App) serveChannel(w http.ResponseWriter, r *http.Request, m *mount) {
 		if errors.Is(err, errShuttingDown) {
 			status = http.StatusServiceUnavailable
 		}
-		a.log.Info().Str("ns", m.ns).Str("ip", c.ip).Str("user", user.ID).Msg("upgrade refused: " + err.Error())
+		a.log.Info().Str("ns", m.ns).Str("ip", c.ip).Str("user", user.ID).Str("req", middleware.GetReqID(r.Context())).
+			Msg("upgrade refused: " + err.Error())
 		http.Error(w, err.Error(), status)
 		return
 	}
 	rw, cw := withCork(w)
 	ws, err := websocket.Accept(rw, r, &websocket.AcceptOptions{OriginPatterns: limits.AllowedOrigins})
 	if err != nil {
-		a.log.Debug().Err(err).Str("ns", m.ns).Str("remote", r.RemoteAddr).Msg("websocket upgrade refused")
+		a.log.Debug().Err(err).Str("ns", m.ns).Str("ip", c.ip).Str("req", middleware.GetReqID(r.Context())).
+			Msg("websocket upgrade refused")
 		a.untrack(c)
 		return // Accept has answered the request
 	}
@@ -127,7 +135,11 @@ func (c *conn) run(r *http.Request, user User) {
 	c.mu.Lock()
 	c.cancel = cancel
 	c.mu.Unlock()
-	log := a.log.With().Str("ns", m.ns).Str("conn", id).Logger()
+	lc := a.log.With().Str("ns", m.ns).Str("conn", id)
+	if req := middleware.GetReqID(r.Context()); req != "" {
+		lc = lc.Str("req", req) // the access log line of the upgrade has it too
+	}
+	log := lc.Logger()
 	if user.ID != "" {
 		log = log.With().Str("user", user.ID).Logger()
 	}
@@ -176,6 +188,7 @@ func (c *conn) serve() error {
 			}
 			return err
 		}
+		c.received.Add(1)
 		if !c.allow() {
 			releaseFrame(data)
 			c.ctx.log.Warn().Float64("perSecond", c.limits.MessagesPerSecond).Msg("rate limit exceeded; closing")
@@ -288,6 +301,7 @@ func (c *conn) enqueue(frame []byte) bool {
 	}
 	c.queue = append(c.queue, frame)
 	c.queued += len(frame)
+	c.delivered++
 	if !c.writing {
 		c.writing = true
 		c.workers.Add(1)
@@ -425,6 +439,7 @@ func (c *conn) closeSlow() {
 	c.queue, c.spare = nil, nil
 	c.workers.Add(1)
 	c.mu.Unlock()
+	c.mount.stats.slow.Add(1)
 	go func() {
 		defer c.workers.Done()
 		// Leave the roster and stop receiving at once: peers see the leave

@@ -20,7 +20,8 @@ import (
 // It fails with ErrUnknownNamespace when no channel is mounted at ns and
 // with ErrInvalidMessage when b has no Type or its Payload does not encode.
 func (a *App) Broadcast(ns string, b Broadcast) error {
-	if !a.mounted(ns) {
+	m := a.mountAt(ns)
+	if m == nil {
 		return fmt.Errorf("%w: %q (mount a channel there with App.Channel)", ErrUnknownNamespace, ns)
 	}
 	if b.Type == "" {
@@ -31,6 +32,7 @@ func (a *App) Broadcast(ns string, b Broadcast) error {
 		return err
 	}
 	a.hub.Broadcast(ns, b.Channel, b.Except, frame)
+	m.stats.broadcasts.Add(1)
 	return nil
 }
 
@@ -62,12 +64,11 @@ func (a *App) DirectToUser(userID string, msg Push) error {
 // owns: sort it, append to it, keep it. An unknown namespace has no members.
 func (a *App) List(ns string) []Member { return copyMembers(a.hub.List(ns)) }
 
-// mounted reports whether a channel is mounted at ns.
-func (a *App) mounted(ns string) bool {
+// mountAt returns the channel mounted at ns, or nil.
+func (a *App) mountAt(ns string) *mount {
 	a.mountMu.RLock()
 	defer a.mountMu.RUnlock()
-	_, ok := a.mounts[ns]
-	return ok
+	return a.mounts[ns]
 }
 
 // copyMembers deep-copies the hub's shared snapshot in three allocations:

@@ -191,7 +191,9 @@ func (p *Presence) Broadcast(b Broadcast) error {
 	if err != nil {
 		return err
 	}
-	p.c.conn.app.hub.Broadcast(p.c.conn.mount.ns, b.Channel, b.Except, frame)
+	m := p.c.conn.mount
+	p.c.conn.app.hub.Broadcast(m.ns, b.Channel, b.Except, frame)
+	m.stats.broadcasts.Add(1)
 	return nil
 }
 

@@ -219,7 +219,9 @@ func Open(ctx context.Context, opts Options) (*Bus, error) {
 		}
 	}
 	b.nc = nc
-	b.log.Info().
+	// Debug: the caller reports the connection at info in its own words,
+	// so a user reads it once.
+	b.log.Debug().
 		Str("url", nc.ConnectedUrlRedacted()).
 		Bool("embedded", b.srv != nil).
 		Str("name", opts.Name).
