@@ -223,19 +223,30 @@ func (i *Instance) wireClusters(ctx context.Context) error {
 // handler routes to the apps: one app serves the root; several are mounted
 // at /<name>, with /healthz and /readyz at the root covering all of them.
 // The metrics endpoint (unless it has its own listener) and the process
-// middleware go around them: trusted-proxy client address, request id,
-// access log.
+// middleware go around them: trusted-proxy client address, request id and
+// the access log (each app's lines through its own logger, when its
+// logger.accessLog is on).
 func (i *Instance) handler(metrics http.Handler) http.Handler {
+	mc := i.cfg.Metrics
+	logged := func(log zerolog.Logger, on bool, h http.Handler) http.Handler {
+		if !on {
+			return h
+		}
+		return accessLog(log, mc.Path)(h)
+	}
 	var apps http.Handler
 	if len(i.apps) == 1 {
-		apps = i.apps[0].app
+		a := i.apps[0].app
+		apps = logged(a.log, i.cfg.App(a.Name()).Logger.AccessLog, a)
 	} else {
 		r := chi.NewRouter()
-		for _, a := range i.apps {
-			r.Mount("/"+a.app.Name(), a.app)
+		for _, b := range i.apps {
+			a := b.app
+			r.Mount("/"+a.Name(), logged(a.log, i.cfg.App(a.Name()).Logger.AccessLog, a))
 		}
-		r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-		r.Get("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		root := func(h http.HandlerFunc) http.Handler { return logged(i.log, i.cfg.Logger.AccessLog, h) }
+		r.Method(http.MethodGet, "/healthz", root(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") }))
+		r.Method(http.MethodGet, "/readyz", root(func(w http.ResponseWriter, _ *http.Request) {
 			for _, a := range i.apps {
 				if err := a.app.notReady(); err != nil {
 					http.Error(w, a.app.Name()+": not ready: "+err.Error(), http.StatusServiceUnavailable)
@@ -243,12 +254,12 @@ func (i *Instance) handler(metrics http.Handler) http.Handler {
 				}
 			}
 			_, _ = io.WriteString(w, "ready\n")
-		})
+		}))
 		apps = r
 	}
 	h := apps
-	mc := i.cfg.Metrics
 	if metrics != nil && mc.Addr == "" {
+		metrics = logged(i.log, i.cfg.Logger.AccessLog, metrics)
 		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == mc.Path {
 				metrics.ServeHTTP(w, r)
@@ -256,9 +267,6 @@ func (i *Instance) handler(metrics http.Handler) http.Handler {
 			}
 			apps.ServeHTTP(w, r)
 		})
-	}
-	if i.cfg.Logger.AccessLog {
-		h = accessLog(i.log, mc.Path)(h)
 	}
 	h = middleware.RequestID(h)
 	return realIP(i.cfg.Server.TrustedProxies)(h)

@@ -257,3 +257,20 @@ func TestColourOnlyOnATerminal(t *testing.T) {
 	is.True(!strings.Contains(b.String(), "\x1b[")) // no ANSI escapes
 	is.True(strings.Contains(b.String(), "ttl=10s"))
 }
+
+func TestAccessLogOffForOneApp(t *testing.T) {
+	is := is.New(t)
+	inst, logs := bootLogged(t, "logger: { level: info, format: json }\nappConfig: { main: { logger: { accessLog: false } } }")
+	for _, path := range []string{"/nope", "/also-nope"} {
+		resp, err := http.Get(inst.URL() + path)
+		is.NoErr(err)
+		resp.Body.Close()
+	}
+	// Shutdown waits for every handler to return: a line would be written by then.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	is.NoErr(inst.Shutdown(ctx))
+	is.True(len(logs.find(map[string]any{"message": "stopped"})) == 1)
+	is.Equal(len(logs.find(map[string]any{"path": "/nope"})), 0)
+	is.Equal(len(logs.find(map[string]any{"path": "/also-nope"})), 0)
+}
