@@ -87,7 +87,7 @@ func TestMetricsCountAKnownSequence(t *testing.T) {
 		is.Equal(value(t, fams, "mega_cluster_received_total", kind(k)...), 0.0)
 	}
 	is.Equal(value(t, fams, "mega_cluster_dropped_total", "app", "main"), 0.0)
-	is.True(fams["go_goroutines"] != nil)            // the Go collector
+	is.True(fams["go_goroutines"] != nil)             // the Go collector
 	is.True(fams["process_cpu_seconds_total"] != nil) // the process collector
 
 	// ann and bob on instance 0, cid on instance 1, in that order.
