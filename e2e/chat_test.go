@@ -151,3 +151,96 @@ func TestRooms(t *testing.T) {
 	v = bob.waitFor("bob sees his own message", func(v view) bool { return v.count("joined design") == 1 })
 	is.Equal(v.count("lobby talk"), 0) // messages are per room: the list was cleared
 }
+
+// rest sends a JSON request to the REST API and returns the status, and
+// the room the answer holds (if any).
+func rest(t *testing.T, method, url, body string) (int, apiRoom) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("e2e: %s %s: %v", method, url, err)
+	}
+	defer res.Body.Close()
+	var room apiRoom
+	if res.StatusCode == http.StatusOK || res.StatusCode == http.StatusCreated {
+		if err := json.NewDecoder(res.Body).Decode(&room); err != nil {
+			t.Fatalf("e2e: %s %s: decode the room: %v", method, url, err)
+		}
+	}
+	return res.StatusCode, room
+}
+
+// apiRoom is a room as the REST API shows it.
+type apiRoom struct {
+	ID   json.Number `json:"id"`
+	Name string      `json:"name"`
+}
+
+// TestRoomsFollowTheAPI: the REST API is live. A room created, renamed and
+// deleted over REST on instance A shows in tabs connected to instance B
+// without a reload; a tab inside the deleted room says so and goes back to
+// the lobby.
+func TestRoomsFollowTheAPI(t *testing.T) {
+	c := startCluster(t)
+	is := is.New(t)
+	ann := c.join(t, c.b, "ann")
+	ann.waitFor("only the lobby", func(v view) bool { return len(v.Rooms) == 1 && v.Rooms[0] == "lobby" })
+	ann.mark()
+
+	// Created on A: ann's tab on B lists it.
+	status, room := rest(t, http.MethodPost, c.a.URL("/api/rooms"), `{"name":"design","topic":"Mockups"}`)
+	is.Equal(status, http.StatusCreated)
+	v := ann.waitFor("design appears in ann's list", func(v view) bool {
+		return len(v.Rooms) == 2 && v.Rooms[1] == "design"
+	})
+	is.True(v.Marked) // without a reload
+
+	// bob is in the room, on B too.
+	bob := c.browser.open(t, "bob@B", c.b.URL("/?name=bob&room="+room.ID.String()))
+	bob.waitStatus("connected")
+	bob.waitFor("bob is in design", func(v view) bool { return v.Title == "design" && len(v.Rooms) == 2 })
+	bob.mark()
+
+	// Renamed on A: both lists, and bob's heading, follow.
+	status, _ = rest(t, http.MethodPut, c.a.URL("/api/rooms/"+room.ID.String()), `{"name":"design-review","topic":"Mockups"}`)
+	is.Equal(status, http.StatusOK)
+	ann.waitFor("the new name in ann's list", func(v view) bool {
+		return len(v.Rooms) == 2 && v.Rooms[1] == "design-review"
+	})
+	bob.waitFor("the new name in bob's list and heading", func(v view) bool {
+		return len(v.Rooms) == 2 && v.Rooms[1] == "design-review" && v.Title == "design-review"
+	})
+
+	// A refused request changes nothing; then a second room comes and goes.
+	status, _ = rest(t, http.MethodPost, c.a.URL("/api/rooms"), `{"topic":"no name"}`)
+	is.Equal(status, http.StatusUnprocessableEntity)
+	status, ops := rest(t, http.MethodPost, c.a.URL("/api/rooms"), `{"name":"ops","topic":""}`)
+	is.Equal(status, http.StatusCreated)
+	ann.waitFor("ops appears after design-review, once", func(v view) bool {
+		return len(v.Rooms) == 3 && v.Rooms[1] == "design-review" && v.Rooms[2] == "ops"
+	})
+	status, _ = rest(t, http.MethodDelete, c.a.URL("/api/rooms/"+ops.ID.String()), "")
+	is.Equal(status, http.StatusNoContent)
+	ann.waitFor("ops disappears from ann's list", func(v view) bool { return len(v.Rooms) == 2 })
+
+	// Deleted on A: it disappears everywhere; bob, who was in it, is told
+	// and is back in the lobby.
+	status, _ = rest(t, http.MethodDelete, c.a.URL("/api/rooms/"+room.ID.String()), "")
+	is.Equal(status, http.StatusNoContent)
+	v = ann.waitFor("design-review disappears from ann's list", func(v view) bool {
+		return len(v.Rooms) == 1 && v.Rooms[0] == "lobby"
+	})
+	is.True(v.Marked) // still the page loaded at the start
+	v = bob.waitFor("bob is told and back in the lobby", func(v view) bool {
+		return len(v.Rooms) == 1 && v.Title == "lobby" && strings.Contains(v.Notice, "design-review") && strings.Contains(v.Notice, "deleted")
+	})
+	is.True(v.Marked)
+	is.True(strings.Contains(bob.location(), "room=lobby")) // the URL follows
+	bob.waitStatus("connected")
+	bob.waitFor("bob sees ann in the lobby", func(v view) bool { return v.shows("ann") && v.shows("bob") })
+}

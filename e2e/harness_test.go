@@ -459,6 +459,11 @@ type view struct {
 	Messages []string `json:"messages"`
 	Rooms    []string `json:"rooms"`
 	Banner   string   `json:"banner"`
+	Notice   string   `json:"notice"` // while shown
+	Title    string   `json:"title"`  // the current room's name
+	// Marked is true while the document tab.mark marked is shown: false
+	// after a reload or a navigation.
+	Marked bool `json:"marked"`
 }
 
 type online struct {
@@ -470,12 +475,16 @@ const viewJS = `(() => {
   const hook = (id) => document.querySelector('[data-testid="' + id + '"]');
   const texts = (id) => [...(hook(id)?.children ?? [])].map((e) => e.textContent.trim());
   const banner = document.getElementById("banner");
+  const notice = hook("notice");
   return {
     status: hook("status")?.textContent.trim() ?? "",
     online: [...(hook("online")?.children ?? [])].map((e) => ({ text: e.textContent.trim(), sessions: e.dataset.sessions ?? "" })),
     messages: texts("messages"),
     rooms: texts("rooms"),
     banner: banner && !banner.hidden ? banner.textContent.trim() : "",
+    notice: notice && !notice.hidden ? notice.textContent.trim() : "",
+    title: document.getElementById("room-title")?.textContent.trim() ?? "",
+    marked: window.e2eMark === true,
   };
 })()`
 
@@ -484,6 +493,13 @@ func (tb *tab) view() (view, error) {
 	ctx, cancel := context.WithTimeout(tb.ctx, 5*time.Second)
 	defer cancel()
 	return chromedp.Run(ctx, chromedp.Evaluate[view](viewJS))
+}
+
+// mark marks the document shown now; view.Marked tells whether it is still
+// the one shown (a reload or a navigation drops the mark).
+func (tb *tab) mark() {
+	tb.t.Helper()
+	tb.do("mark the document", chromedp.Evaluate[chromedp.Void](`window.e2eMark = true`))
 }
 
 // waitFor polls the page until cond holds, failing the test with the last

@@ -18,8 +18,10 @@ func TestPage(t *testing.T) {
 		{"/", "text/html", []string{
 			`data-testid="status"`, `data-testid="rooms"`, `data-testid="online"`,
 			`data-testid="messages"`, `data-testid="chat-input"`, `data-testid="chat-send"`,
+			`data-testid="notice"`,
 		}},
-		{"/static/app.js", "text/javascript", []string{"/ws/chat", "/api/rooms", "/_mega/client.js"}},
+		{"/static/app.js", "text/javascript", []string{"/ws/chat", "/api/rooms", "/_mega/client.js",
+			"rooms.created", "rooms.updated", "rooms.deleted"}},
 		{"/_mega/client.js", "text/javascript", []string{"export function connect"}},
 		{"/static/style.css", "text/css", nil},
 		{"/healthz", "text/plain", []string{"ok"}},

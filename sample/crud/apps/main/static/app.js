@@ -3,9 +3,11 @@
 // Opened as /?name=NAME&room=ROOM it connects at once; without a name it
 // asks for one. The connection, its reconnects (with jittered backoff) and
 // the presence list come from mega's browser client, served by every mega
-// app at /_mega/client.js. The data-testid attributes are a stable
+// app at /_mega/client.js. The rooms list follows the REST API live: the
+// server sends rooms.created, rooms.updated and rooms.deleted to every
+// connection after a change. The data-testid attributes are a stable
 // interface for end-to-end tests: online, messages, chat-input, chat-send,
-// rooms and status.
+// rooms, status and notice.
 import { connect, Presence } from "/_mega/client.js";
 
 const NAME = /^[A-Za-z0-9_-]{1,32}$/;
@@ -156,21 +158,78 @@ function renderRooms() {
   const items = [roomLink(LOBBY, LOBBY)];
   for (const r of state.rooms) items.push(roomLink(String(r.id), r.name));
   el.rooms.replaceChildren(...items);
-  const current = state.rooms.find((r) => String(r.id) === state.room);
+  const current = findRoom(state.room);
   el.roomTitle.textContent = current ? current.name : state.room;
   el.roomTopic.textContent = current ? current.topic : "";
   document.title = `${el.roomTitle.textContent} · mega chat`;
 }
 
+// ---- rooms ------------------------------------------------------------------
+//
+// The list comes from GET /api/rooms on every (re)connect, which also
+// catches up on changes made while the socket was down, and then follows
+// the rooms.* events. Events that arrive while a GET is in flight are
+// applied at once and again on its result, which may predate them.
+
+const findRoom = (id) => state.rooms.find((r) => String(r.id) === id);
+
+function upsertRoom(room) {
+  const i = state.rooms.findIndex((r) => r.id === room.id);
+  if (i >= 0) {
+    state.rooms[i] = room;
+  } else {
+    state.rooms.push(room);
+    state.rooms.sort((a, b) => a.id - b.id); // as GET lists them
+  }
+}
+
+function removeRoom(id) {
+  state.rooms = state.rooms.filter((r) => r.id !== id);
+}
+
+// changeRooms runs apply on state.rooms and shows the result. When the
+// current room was listed before and is gone after, it was deleted (here or
+// on another instance, now or while the socket was down): the page says so
+// and goes back to the lobby.
+function changeRooms(apply) {
+  const current = findRoom(state.room);
+  apply();
+  renderRooms();
+  if (current && !findRoom(state.room)) {
+    history.replaceState(null, "", pageURL(state.name, LOBBY));
+    switchRoom(LOBBY, false);
+    notice(`The room “${current.name}” was deleted. You are back in the ${LOBBY}.`);
+  }
+}
+
+let roomsInFlight = null; // the events to apply again on the GET in flight
+let roomsLoad = 0; // the latest GET; an older one's result is dropped
+
+// roomEvent applies one rooms.* event.
+function roomEvent(apply) {
+  if (roomsInFlight) roomsInFlight.push(apply);
+  changeRooms(apply);
+}
+
 async function loadRooms() {
+  const load = ++roomsLoad;
+  const events = [];
+  roomsInFlight = events;
+  let list = null;
   try {
     const res = await fetch("/api/rooms", { headers: { Accept: "application/json" } });
     if (!res.ok) throw new Error(`GET /api/rooms answered ${res.status}`);
-    state.rooms = await res.json();
+    list = await res.json();
   } catch (err) {
     console.warn(err);
   }
-  renderRooms();
+  if (load !== roomsLoad) return; // a newer GET is under way
+  roomsInFlight = null;
+  if (!list) return; // keep what the page shows
+  changeRooms(() => {
+    state.rooms = list;
+    for (const apply of events) apply();
+  });
 }
 
 // ---- the connection ---------------------------------------------------------
@@ -192,6 +251,9 @@ function start(name, room) {
   setStatus(socket.state);
   socket.onState(setStatus);
   socket.on("welcome", () => loadRooms());
+  socket.on("rooms.created", ({ room }) => roomEvent(() => upsertRoom(room)));
+  socket.on("rooms.updated", ({ room }) => roomEvent(() => upsertRoom(room)));
+  socket.on("rooms.deleted", ({ id }) => roomEvent(() => removeRoom(id)));
   socket.on("chat.message", (p) => {
     if (p.room === state.room) addMessage(p.from.name, p.text, p.at, "");
   });
@@ -271,7 +333,7 @@ el.newRoom.addEventListener("submit", async (ev) => {
     const body = await res.json();
     if (!res.ok) throw new Error(body.error ? body.error.message : `status ${res.status}`);
     el.newRoomName.value = "";
-    await loadRooms();
+    changeRooms(() => upsertRoom(body)); // rooms.created follows; it changes nothing
     switchRoom(String(body.id), true);
   } catch (err) {
     notice(`Could not create the room: ${err.message}`);
