@@ -17,6 +17,7 @@ import (
 // are at the top of snippets_test.go.
 var documents = []struct{ path, target string }{
 	{path: "README.md"},
+	{path: "docs/getting-started.md"},
 	{path: "framework/doc.go", target: "framework/example_doc_test.go"},
 	{path: "framework/megatest/megatest.go", target: "framework/megatest/example_test.go"},
 }
