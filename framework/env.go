@@ -1,12 +1,16 @@
 package mega
 
 import (
+	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -77,7 +81,10 @@ func unlimitedIfZero(n int) int {
 // Database opens the database named name in services.databases (once per
 // process; later calls return the same *sql.DB). The driver must be
 // registered by the app, e.g. import _ "modernc.org/sqlite". For a SQLite
-// file the directory is created.
+// file the directory is created, a DSN that sets no busy timeout, journal
+// mode or transaction lock gets defaults that let several processes share
+// the file (see SQLiteDSN), and the connection is opened right away, waiting
+// up to the busy timeout while another process holds the file.
 func (e *Env) Database(name string) (*sql.DB, error) { return e.dbs.open(name) }
 
 // Close closes the databases the Env opened.
@@ -105,7 +112,11 @@ func (d *databases) open(name string) (*sql.DB, error) {
 			return nil, fmt.Errorf("mega: database %q: %w", name, err)
 		}
 	}
-	db, err := sql.Open(dc.Driver, dc.DSN)
+	dsn := dc.DSN
+	if dc.Driver == "sqlite" {
+		dsn = SQLiteDSN(dsn)
+	}
+	db, err := sql.Open(dc.Driver, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("mega: open database %q (driver %s): %w; is the driver imported by the app?", name, dc.Driver, err)
 	}
@@ -113,6 +124,10 @@ func (d *databases) open(name string) (*sql.DB, error) {
 		// One writer at a time is what SQLite allows; a single connection
 		// also makes ":memory:" databases shared instead of one per conn.
 		db.SetMaxOpenConns(1)
+		if err := connectSQLite(db); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("mega: open database %q: %w", name, err)
+		}
 	}
 	if d.opened == nil {
 		d.opened = make(map[string]*sql.DB)
@@ -152,4 +167,118 @@ func makeSQLiteDir(dsn string) error {
 		return fmt.Errorf("create directory for %s: %w", p, err)
 	}
 	return nil
+}
+
+// SQLite defaults that SQLiteDSN adds to a DSN that does not choose them.
+const (
+	// sqliteBusyTimeout is how long, in milliseconds, a connection waits for
+	// a lock another process holds before failing with SQLITE_BUSY.
+	sqliteBusyTimeout = 5000
+	// sqliteJournalMode lets readers and one writer work at the same time.
+	sqliteJournalMode = "WAL"
+	// sqliteTxLock makes a read-write transaction take the write lock at
+	// BEGIN, where the busy timeout applies, instead of failing with
+	// SQLITE_BUSY when it upgrades a read lock another writer got past.
+	sqliteTxLock = "immediate"
+)
+
+// SQLiteDSN returns dsn with the settings several processes need to share
+// one SQLite file (modernc.org/sqlite's DSN syntax): a busy timeout
+// (_pragma=busy_timeout(5000)), WAL (_pragma=journal_mode(WAL)) and
+// immediate read-write transactions (_txlock=immediate). Each is added only
+// when the DSN does not set it already, in any spelling the driver accepts:
+// _pragma=busy_timeout(...) or _busy_timeout / _timeout;
+// _pragma=journal_mode(...) or _journal_mode / _journal; _txlock.
+//
+// In-memory and temporary databases (":memory:", "file::memory:",
+// mode=memory, an empty name) and DSNs whose query does not parse are
+// returned unchanged. WAL is not added to a database opened read-only
+// (mode=ro, immutable=1) or through another VFS (vfs=...), where switching
+// the journal mode would fail.
+func SQLiteDSN(dsn string) string {
+	name, query, _ := strings.Cut(dsn, "?")
+	fragment := ""
+	uri := strings.HasPrefix(name, "file:")
+	if uri {
+		if i := strings.IndexByte(query, '#'); i >= 0 {
+			query, fragment = query[:i], query[i:]
+		}
+	}
+	q, err := url.ParseQuery(query)
+	path := strings.TrimPrefix(name, "file:")
+	if err != nil || path == "" || strings.HasPrefix(path, ":memory:") || (uri && q.Get("mode") == "memory") {
+		return dsn
+	}
+	var add []string
+	if !q.Has("_busy_timeout") && !q.Has("_timeout") && !setsPragma(q["_pragma"], "busy_timeout") {
+		add = append(add, fmt.Sprintf("_pragma=busy_timeout(%d)", sqliteBusyTimeout))
+	}
+	readOnly := uri && (q.Get("mode") == "ro" || q.Get("immutable") == "1")
+	if !q.Has("_journal_mode") && !q.Has("_journal") && !setsPragma(q["_pragma"], "journal_mode") && !readOnly && q.Get("vfs") == "" {
+		add = append(add, "_pragma=journal_mode("+sqliteJournalMode+")")
+	}
+	if !q.Has("_txlock") {
+		add = append(add, "_txlock="+sqliteTxLock)
+	}
+	if len(add) == 0 {
+		return dsn
+	}
+	if query != "" {
+		query += "&"
+	}
+	return name + "?" + query + strings.Join(add, "&") + fragment
+}
+
+// connectSQLite opens db's connection, retrying while the file is busy for
+// up to the busy timeout. Opening runs the DSN's pragmas, and switching a
+// file to WAL needs it to itself: when several processes open a new file
+// at once, all but one may get SQLITE_BUSY right away, without the busy
+// timeout applying (SQLite does not wait for a lock upgrade that could
+// deadlock). Once the file is in WAL mode, opening takes no such lock.
+func connectSQLite(db *sql.DB) error {
+	ctx, cancel := context.WithTimeout(context.Background(), sqliteBusyTimeout*time.Millisecond)
+	defer cancel()
+	wait := time.Millisecond
+	for {
+		err := db.PingContext(ctx)
+		if err == nil || !sqliteBusy(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 50*time.Millisecond)
+	}
+}
+
+// sqliteBusy reports whether err is SQLite's SQLITE_BUSY (primary result
+// code 5), from a driver whose errors have Code() int, such as
+// modernc.org/sqlite, or spelled out in the message.
+func sqliteBusy(err error) bool {
+	var coded interface{ Code() int }
+	if errors.As(err, &coded) {
+		return coded.Code()&0xff == 5
+	}
+	return strings.Contains(err.Error(), "SQLITE_BUSY") || strings.Contains(err.Error(), "database is locked")
+}
+
+// setsPragma reports whether one of the _pragma values sets the pragma
+// named name, e.g. "busy_timeout(100)", "busy_timeout = 100" or
+// "main.journal_mode(DELETE)".
+func setsPragma(values []string, name string) bool {
+	for _, v := range values {
+		v = strings.ToLower(strings.TrimSpace(v))
+		if i := strings.IndexAny(v, "(= \t"); i >= 0 {
+			v = v[:i]
+		}
+		if i := strings.LastIndexByte(v, '.'); i >= 0 {
+			v = v[i+1:]
+		}
+		if v == name {
+			return true
+		}
+	}
+	return false
 }
