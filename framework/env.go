@@ -85,7 +85,12 @@ func unlimitedIfZero(n int) int {
 // mode or transaction lock gets defaults that let several processes share
 // the file (see SQLiteDSN), and the connection is opened right away, waiting
 // up to the busy timeout while another process holds the file.
-func (e *Env) Database(name string) (*sql.DB, error) { return e.dbs.open(name) }
+func (e *Env) Database(name string) (*sql.DB, error) {
+	if err := e.Config.CheckDatabases([]config.DatabaseUse{{App: e.Name, Name: name}}); err != nil {
+		return nil, fmt.Errorf("mega: %w", err)
+	}
+	return e.dbs.open(name)
+}
 
 // Close closes the databases the Env opened.
 func (e *Env) Close() error { return e.dbs.close() }

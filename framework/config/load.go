@@ -24,6 +24,23 @@ import (
 // errors.Is and unwraps to Errors with errors.As. On any error the returned
 // Config is nil.
 func Load(path string) (*Config, error) {
+	c, err := Read(path, os.LookupEnv)
+	switch {
+	case c == nil:
+		return nil, err
+	case err != nil:
+		return nil, fmt.Errorf("config: %s is invalid:\n%w", path, err)
+	}
+	return c, nil
+}
+
+// Read is Load for tools that go on checking a config that has problems,
+// such as mega config check. It reads the file at path and parses it with
+// lookupEnv (see Parse). When the file cannot be read it returns a nil
+// Config and an error naming the path, as Load does. Otherwise it returns
+// the Config and, when something is wrong, the Errors value Parse returned
+// (not wrapped), so that more problems can be appended to it.
+func Read(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("config: %w (pass --config to choose another file)", err)
@@ -31,11 +48,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	c, err := Parse(data, os.LookupEnv)
-	if err != nil {
-		return nil, fmt.Errorf("config: %s is invalid:\n%w", path, err)
-	}
-	return c, nil
+	return Parse(data, lookupEnv)
 }
 
 // Parse reads a config from data. lookupEnv resolves ${VAR} references (pass

@@ -126,6 +126,23 @@ func TestLoad(t *testing.T) {
 		is.Equal(c.Server.Addr, ":9999")
 		is.Equal(c.Services.Buses["main"].URLs(), []string{"nats://127.0.0.1:4222"})
 	})
+	t.Run("Read keeps the config of an invalid file", func(t *testing.T) {
+		is := is.New(t)
+		c, err := config.Read("testdata/bad.yaml", nil)
+		is.True(c != nil)
+		is.Equal(c.Apps, []string{"main"}) // what was understood: the valid entries
+		var errs config.Errors
+		is.True(errors.As(err, &errs)) // not wrapped: more problems can be added
+		is.Equal(len(errs), 19)
+
+		c, err = config.Read("testdata/nope.yaml", nil)
+		is.True(c == nil)
+		is.True(errors.Is(err, fs.ErrNotExist))
+
+		c, err = config.Read("testdata/full.yaml", env(nil))
+		is.NoErr(err)
+		is.Equal(c.Apps, []string{"main", "admin"})
+	})
 	t.Run("invalid file", func(t *testing.T) {
 		is := is.New(t)
 		c, err := config.Load("testdata/bad.yaml")

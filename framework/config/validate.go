@@ -107,6 +107,53 @@ func (c *Config) CheckApps(registered []string) error {
 	return errs.err()
 }
 
+// DatabaseUse is one place where an app opens a database by name, e.g. a
+// call env.Database("main") in the app's code.
+type DatabaseUse struct {
+	// App is the name of the app.
+	App string
+	// Name is the database name, a key of services.databases.
+	Name string
+	// At is where the use is, e.g. "apps/main/app.go:13", or "" when
+	// unknown (at run time).
+	At string
+}
+
+// CheckDatabases reports every use of a database that services.databases
+// does not define, once per app and database, at the key path where it is
+// missing ("services.databases.main"). The boot's Env.Database runs it for
+// the name an app asks for; mega config check runs it for the names it
+// finds in the apps' code. The error is an Errors value matching
+// ErrInvalid, or nil.
+func (c *Config) CheckDatabases(uses []DatabaseUse) error {
+	var errs Errors
+	have := strings.Join(sortedOrNone(slices.Collect(maps.Keys(c.Services.Databases))), ", ")
+	seen := map[[2]string]bool{}
+	for _, u := range uses {
+		if _, ok := c.Services.Databases[u.Name]; ok || seen[[2]string{u.App, u.Name}] {
+			continue
+		}
+		seen[[2]string{u.App, u.Name}] = true
+		at := ""
+		if u.At != "" {
+			at = " at " + u.At
+		}
+		if !validName(u.Name) {
+			errs = append(errs, FieldError{
+				Path:    "services.databases",
+				Message: fmt.Sprintf("app %q opens database %q%s, which is not a valid database name (%s)", u.App, u.Name, at, nameRule),
+			})
+			continue
+		}
+		errs = append(errs, FieldError{
+			Path: "services.databases." + u.Name,
+			Message: fmt.Sprintf("no such database, but app %q opens it%s (have: %s); add it, e.g. %s: { driver: sqlite, dsn: %q }",
+				u.App, at, have, u.Name, "file:data/"+u.Name+".db"),
+		})
+	}
+	return errs.err()
+}
+
 func notInApps(name string, apps []string) string {
 	return fmt.Sprintf("no app %q in apps (have: %s)", name, strings.Join(sortedOrNone(apps), ", "))
 }

@@ -312,6 +312,47 @@ func TestCheckOrigin(t *testing.T) {
 	}
 }
 
+func TestCheckDatabases(t *testing.T) {
+	const add = `; add it, e.g. `
+	tests := []struct {
+		name string
+		src  string
+		uses []config.DatabaseUse
+		want string
+	}{
+		{"configured", "services: {databases: {main: {driver: sqlite, dsn: x}}}",
+			[]config.DatabaseUse{{App: "main", Name: "main", At: "apps/main/app.go:3"}}, ""},
+		{"none used", "", nil, ""},
+		{"missing, at a place", "",
+			[]config.DatabaseUse{{App: "main", Name: "main", At: "apps/main/app.go:13"}},
+			`services.databases.main: no such database, but app "main" opens it at apps/main/app.go:13 (have: none)` + add + `main: { driver: sqlite, dsn: "file:data/main.db" }`},
+		{"missing, at run time", "services: {databases: {b: {driver: sqlite, dsn: x}, a: {driver: sqlite, dsn: x}}}",
+			[]config.DatabaseUse{{App: "blog", Name: "posts"}},
+			`services.databases.posts: no such database, but app "blog" opens it (have: a, b)` + add + `posts: { driver: sqlite, dsn: "file:data/posts.db" }`},
+		{"once per app and name", "",
+			[]config.DatabaseUse{{App: "main", Name: "x", At: "a.go:1"}, {App: "main", Name: "x", At: "b.go:2"}, {App: "blog", Name: "x", At: "c.go:3"}},
+			`services.databases.x: no such database, but app "blog" opens it at c.go:3 (have: none)` + add + `x: { driver: sqlite, dsn: "file:data/x.db" }` + "\n" +
+				`services.databases.x: no such database, but app "main" opens it at a.go:1 (have: none)` + add + `x: { driver: sqlite, dsn: "file:data/x.db" }`},
+		{"a name that cannot be configured", "",
+			[]config.DatabaseUse{{App: "main", Name: "My DB"}},
+			`services.databases: app "main" opens database "My DB", which is not a valid database name (use lowercase letters, digits, "-" and "_", starting with a letter)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			c, err := config.Parse([]byte(tt.src), nil)
+			is.NoErr(err)
+			err = c.CheckDatabases(tt.uses)
+			if tt.want == "" {
+				is.NoErr(err)
+				return
+			}
+			is.True(errors.Is(err, config.ErrInvalid))
+			is.Equal(err.Error(), tt.want)
+		})
+	}
+}
+
 func TestTrustedProxies(t *testing.T) {
 	is := is.New(t)
 	c, err := config.Parse([]byte("server: {trustedProxies: [10.1.2.3/8, '192.168.1.7', 'fd00::/8', '::ffff:172.16.0.1']}"), nil)
