@@ -46,6 +46,9 @@ type mount struct {
 	channel        Channel
 	auth           AuthFunc
 	presenceFrames bool
+	presenceBatch  time.Duration // interval of presence.diff batches; < 0: none
+	presenceCount  time.Duration // > 0: count-only presence, at most once per this
+	feed           *presenceFeed
 	override       *Limits
 	limits         Limits
 	stats          nsCounters
@@ -145,22 +148,27 @@ func (a *App) Channel(ns string, ch Channel, opts ...ChannelOption) {
 	a.mountMu.Unlock()
 
 	listener, _ := ch.(PresenceListener)
-	if m.presenceFrames || listener != nil {
+	if m.presenceFrames || m.presenceCount > 0 {
+		m.feed = &presenceFeed{app: a, ns: ns, interval: m.presenceBatch}
+		switch {
+		case m.presenceCount > 0:
+			m.feed.interval, m.feed.countOnly = m.presenceCount, true
+		case m.presenceBatch == 0:
+			m.feed.interval = DefaultPresenceBatch
+		}
+	}
+	if m.feed != nil || listener != nil {
 		a.hub.Subscribe(ns, func(ev hub.Event) { a.presenceChanged(m, listener, ev) })
 	}
 	a.router.Get(ns, func(w http.ResponseWriter, r *http.Request) { a.serveChannel(w, r, m) })
 }
 
 // presenceChanged turns a roster change into presence frames for the local
-// connections of the namespace and into the channel's OnPresence call.
+// connections of the namespace (see presence_feed.go) and into the
+// channel's OnPresence call.
 func (a *App) presenceChanged(m *mount, l PresenceListener, ev hub.Event) {
-	if m.presenceFrames {
-		frame, err := encodeFrame("presence."+ev.Op.String(), ev.Member, "")
-		if err != nil {
-			a.log.Error().Err(err).Str("ns", m.ns).Msg("encode presence event")
-		} else {
-			a.hub.DeliverBroadcast(m.ns, "", []string{ev.Member.SessionID}, frame)
-		}
+	if m.feed != nil {
+		m.feed.changed(ev)
 	}
 	if l != nil {
 		l.OnPresence(PresenceEvent{Op: PresenceOp(ev.Op), Member: ev.Member, Remote: ev.Remote})
@@ -174,6 +182,13 @@ func (a *App) presenceChanged(m *mount, l PresenceListener, ev hub.Event) {
 func (a *App) Shutdown(ctx context.Context) error {
 	a.closing.Store(true)
 	a.dev.close()
+	a.mountMu.RLock()
+	for _, m := range a.mounts {
+		if m.feed != nil {
+			m.feed.stop()
+		}
+	}
+	a.mountMu.RUnlock()
 	a.mu.Lock()
 	conns := make([]*conn, 0, len(a.conns))
 	for c := range a.conns {

@@ -60,11 +60,11 @@ func TestTwoInstancesShareBroadcastsDirectsAndPresence(t *testing.T) {
 	ann, _ := dial(t, nodes[0], "name=ann")
 	bob, wb := dial(t, nodes[1], "name=bob")
 	var joined mega.Member
-	ann.Expect(t, "presence.join").Decode(t, &joined)
+	joined = ann.ExpectPresence(t, "join")
 	is.Equal(joined.SessionID, wb.SessionID) // bob's join crossed to ann's instance
 
 	bob2, _ := dial(t, nodes[0], "name=bob") // bob's second tab, on ann's instance
-	ann.Expect(t, "presence.join")
+	ann.ExpectPresence(t, "join")
 
 	ann.Push(t, "send", map[string]string{"text": "hello"})
 	for _, c := range []*megatest.Client{ann, bob, bob2} {
@@ -91,7 +91,7 @@ func TestTwoInstancesShareBroadcastsDirectsAndPresence(t *testing.T) {
 
 	bob.Close()
 	var left mega.Member
-	ann.Expect(t, "presence.leave").Decode(t, &left)
+	left = ann.ExpectPresence(t, "leave")
 	is.Equal(left.SessionID, wb.SessionID)
 }
 
@@ -102,13 +102,13 @@ func TestGracefulStopRemovesMembersAtOnce(t *testing.T) {
 services: { buses: { main: { driver: nats, url: embedded } } }`)
 	ann, _ := dial(t, nodes[0], "name=ann")
 	dial(t, nodes[1], "name=bob")
-	ann.Expect(t, "presence.join")
+	ann.ExpectPresence(t, "join")
 
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	is.NoErr(nodes[1].Instance.Shutdown(ctx))
-	ann.Expect(t, "presence.leave")
+	ann.ExpectPresence(t, "leave")
 	is.True(time.Since(start) < 30*time.Second) // far below the 60 s TTL
 }
 

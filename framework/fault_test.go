@@ -50,7 +50,7 @@ func TestNodeLossWhileChatting(t *testing.T) {
 	insts := megatest.BootOn(t, []string{urls[0], urls[2] + "," + urls[1] + "," + urls[0]}, testApps, "")
 	ann, _ := dial(t, insts[0], "name=ann")
 	bob, _ := dial(t, insts[1], "name=bob")
-	ann.Expect(t, "presence.join")
+	ann.ExpectPresence(t, "join")
 
 	var victim int
 	connected := insts[1].Instance.BusURL()
@@ -74,7 +74,7 @@ func TestNodeLossWhileChatting(t *testing.T) {
 	is.Equal(rosterSize(t, ann), 2)
 	is.Equal(rosterSize(t, bob), 2)
 	// No leave was emitted for members that never left.
-	is.Equal(ann.Count("presence.leave"), 0)
+	is.Equal(ann.PresenceChanges("leave"), 0)
 }
 
 // TestNATSRestartWhileChatting restarts the only NATS server under two
@@ -88,7 +88,7 @@ func TestNATSRestartWhileChatting(t *testing.T) {
 	insts := megatest.BootOn(t, []string{natstest.URL(srv), natstest.URL(srv)}, testApps, "")
 	ann, _ := dial(t, insts[0], "name=ann")
 	bob, _ := dial(t, insts[1], "name=bob")
-	ann.Expect(t, "presence.join")
+	ann.ExpectPresence(t, "join")
 
 	natstest.Restart(t, srv)
 	took := eventually(t, 15*time.Second, "broadcasts cross again after the restart", func() bool {
@@ -101,7 +101,7 @@ func TestNATSRestartWhileChatting(t *testing.T) {
 	cid, wc := dial(t, insts[1], "name=cid")
 	var joined mega.Member
 	for joined.SessionID != wc.SessionID {
-		ann.Expect(t, "presence.join").Decode(t, &joined)
+		joined = ann.ExpectPresence(t, "join")
 	}
 	is.Equal(rosterSize(t, ann), 3)
 	is.Equal(rosterSize(t, cid), 3)

@@ -198,14 +198,14 @@ func TestMembersRemovedOnDisconnect(t *testing.T) {
 	bob, wb := dial(t, srv, "name=bob")
 
 	var joined mega.Member
-	ann.Expect(t, "presence.join").Decode(t, &joined)
+	joined = ann.ExpectPresence(t, "join")
 	is.Equal(joined.SessionID, wb.SessionID)
 	is.Equal(joined.UserID, "bob")
-	is.Equal(bob.Count("presence.join"), 0) // no join event for yourself
+	is.Equal(bob.PresenceChanges("join"), 0) // no join event for yourself
 
 	bob.Close()
 	var left mega.Member
-	ann.Expect(t, "presence.leave").Decode(t, &left)
+	left = ann.ExpectPresence(t, "leave")
 	is.Equal(left.SessionID, wb.SessionID)
 
 	ann.PushRef(t, "roster", nil, "r")
@@ -283,7 +283,7 @@ func TestSlowClientDoesNotDelayOthers(t *testing.T) {
 		if _, err := fast.ExpectWithin("said", megatest.Timeout); err != nil {
 			t.Fatalf("broadcast %d did not reach the fast client: %v", i, err)
 		}
-		cut = fast.Count("presence.leave") > 0
+		cut = fast.PresenceChanges("leave") > 0
 	}
 	is.True(cut) // the stalled client was disconnected
 	// The stalled connection was closed by the server with 4008; reading it
@@ -440,11 +440,11 @@ func TestKeepaliveCutsDeadPeers(t *testing.T) {
 	dead, _, err := websocket.Dial(ctx, srv.WebSocketURL("/ws/chat?name=dead"), nil)
 	is.NoErr(err)
 	defer dead.CloseNow()
-	watcher.Expect(t, "presence.join")
+	watcher.ExpectPresence(t, "join")
 
 	start := time.Now()
 	var left mega.Member
-	watcher.Expect(t, "presence.leave").Decode(t, &left)
+	left = watcher.ExpectPresence(t, "leave")
 	is.Equal(left.UserID, "dead")
 	t.Logf("dead peer removed %s after it joined (ping 100ms, pong timeout 200ms)", time.Since(start))
 
@@ -501,12 +501,12 @@ func TestUpdateLeaveUsersAndState(t *testing.T) {
 	ann, _ := dial(t, srv, "name=ann")
 	tab1, _ := dial(t, srv, "name=bob")
 	tab2, w2 := dial(t, srv, "name=bob")
-	ann.Expect(t, "presence.join")
-	ann.Expect(t, "presence.join")
+	ann.ExpectPresence(t, "join")
+	ann.ExpectPresence(t, "join")
 
 	tab2.Push(t, "mood", map[string]string{"Mood": "sunny"})
 	var updated mega.Member
-	ann.Expect(t, "presence.update").Decode(t, &updated)
+	updated = ann.ExpectPresence(t, "update")
 	is.Equal(updated.SessionID, w2.SessionID)
 	is.Equal(string(updated.Metadata), `{"mood":"sunny"}`)
 
@@ -526,7 +526,7 @@ func TestUpdateLeaveUsersAndState(t *testing.T) {
 
 	tab2.Push(t, "leave", nil)
 	var left mega.Member
-	ann.Expect(t, "presence.leave").Decode(t, &left)
+	left = ann.ExpectPresence(t, "leave")
 	is.Equal(left.SessionID, w2.SessionID)
 	// Left presence but still connected: namespace-wide broadcasts still arrive.
 	tab1.Push(t, "send", map[string]string{"text": "still here?"})

@@ -86,12 +86,46 @@ type ChannelOption func(*mount)
 // explicit UserID.
 func WithAuth(fn AuthFunc) ChannelOption { return func(m *mount) { m.auth = fn } }
 
-// WithPresenceEvents makes the framework send presence.join,
-// presence.update and presence.leave frames (payload: the member) to every
-// connection of the namespace on every instance whenever the roster changes,
-// including members of a crashed instance. A member's own connection does
-// not get its own join.
+// WithPresenceEvents makes the framework send presence frames to every
+// connection of the namespace on every instance whenever the roster
+// changes, including members of a crashed instance. A lone change comes at
+// once as presence.join, presence.update or presence.leave (payload: the
+// member; a member's own connection does not get it); changes that follow
+// within DefaultPresenceBatch come together as one presence.diff
+// {joins, leaves, updates} (see WithPresenceBatch). Applying the frames in
+// order — join and update set a member, leave deletes it — gives the exact
+// roster, so a room of thousands joining at once costs each client a few
+// frames per second, not one per join.
 func WithPresenceEvents() ChannelOption { return func(m *mount) { m.presenceFrames = true } }
+
+// WithPresenceBatch sets how long presence changes are collected into one
+// presence.diff after a change was sent (default DefaultPresenceBatch);
+// d < 0 sends every change as its own frame. It implies WithPresenceEvents.
+func WithPresenceBatch(d time.Duration) ChannelOption {
+	return func(m *mount) {
+		m.presenceFrames = true
+		m.presenceBatch = d
+		if d == 0 {
+			m.presenceBatch = DefaultPresenceBatch
+		}
+	}
+}
+
+// WithPresenceCount makes presence count-only: instead of members, every
+// connection of the namespace gets presence.count {count} (the cluster-wide
+// member count) when it changes, at most once per d (DefaultPresenceCount
+// when d <= 0). Use it for namespaces of many thousands of members, where
+// clients show "1,234 online" rather than a list: a member list costs every
+// client a frame per change, a count a few frames per second however large
+// the crowd. It replaces WithPresenceEvents.
+func WithPresenceCount(d time.Duration) ChannelOption {
+	return func(m *mount) {
+		if d <= 0 {
+			d = DefaultPresenceCount
+		}
+		m.presenceCount = d
+	}
+}
 
 // WithChannelLimits overrides the app's limits for this channel; zero
 // fields keep the app's values.

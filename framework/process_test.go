@@ -102,15 +102,15 @@ wsCluster: { bus: main, roster: { driver: nats, ttl: 1s } }`)
 	remote.Dial(t, "/ws/chat?name=zed2")
 	for range 2 {
 		var joined mega.Member
-		ann.Expect(t, "presence.join").Decode(t, &joined)
+		joined = ann.ExpectPresence(t, "join")
 		is.True(joined.UserID == "zed" || joined.UserID == "zed2")
 	}
 	is.Equal(rosterSize(t, ann), 3)
 
 	killed := time.Now()
 	is.NoErr(proc.cmd.Process.Signal(syscall.SIGKILL))
-	ann.Expect(t, "presence.leave")
-	ann.Expect(t, "presence.leave")
+	ann.ExpectPresence(t, "leave")
+	ann.ExpectPresence(t, "leave")
 	took := time.Since(killed)
 	t.Logf("members of the killed process left %s after SIGKILL (TTL %s)", took, ttl)
 	is.True(took <= ttl+ttl/3+time.Second) // TTL + one heartbeat, plus sweep and scheduling slack on a loaded machine

@@ -169,8 +169,8 @@ export interface PresenceOptions<M = Record<string, unknown>> {
   filter?: ((member: Member<M>) => boolean) | null;
   /** Frame types whose payload {members: [...]} is the full state (["welcome", "roster"]). */
   state?: string[];
-  /** Diff frame types. */
-  events?: { join?: string; update?: string; leave?: string };
+  /** Change frame types: single changes, batches ({joins, leaves, updates}) and counts ({count}). */
+  events?: { join?: string; update?: string; leave?: string; diff?: string; count?: string };
   /** Request type that asks for the roster ("roster.get"). */
   request?: string;
 }
@@ -195,6 +195,9 @@ export declare class Presence<M = Record<string, unknown>> {
   onLeave(fn: (member: Member<M>, user: UserEntry<M>) => void): () => void;
   onUpdate(fn: (member: Member<M>, previous: Member<M>) => void): () => void;
   onSync(fn: (presence: Presence<M>) => void): () => void;
+  /** Member count of the last presence.count frame (count-only channels), or null. */
+  readonly count: number | null;
+  onCount(fn: (count: number) => void): () => void;
   /** Requests the roster and applies it as the state. */
   refresh(options?: RequestOptions): Promise<Member<M>[]>;
   /** Detaches from the socket. */

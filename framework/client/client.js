@@ -476,8 +476,11 @@ export class Socket {
  *              member whose update makes it match joins, one whose update
  *              makes it stop matching leaves
  *   state      frame types carrying {members: [...]} (["welcome", "roster"])
- *   events     {join, update, leave} frame types
- *              ("presence.join", "presence.update", "presence.leave")
+ *   events     {join, update, leave, diff, count} frame types
+ *              ("presence.join", "presence.update", "presence.leave",
+ *              "presence.diff", "presence.count"); a diff
+ *              {joins, leaves, updates} is several changes applied at once
+ *              (one onSync), a count {count} is what count() returns
  *   request    the request type that asks for the roster ("roster.get")
  */
 export class Presence {
@@ -492,13 +495,22 @@ export class Presence {
   #leave = new Listeners();
   #update = new Listeners();
   #sync = new Listeners();
+  #countListeners = new Listeners();
+  #count = null; // the last presence.count
   #states = 0; // how many states were applied
   #opts;
 
   constructor(socket, options = {}) {
     this.#socket = socket;
     this.#filter = options.filter || null;
-    const ev = { join: "presence.join", update: "presence.update", leave: "presence.leave", ...(options.events || {}) };
+    const ev = {
+      join: "presence.join",
+      update: "presence.update",
+      leave: "presence.leave",
+      diff: "presence.diff",
+      count: "presence.count",
+      ...(options.events || {}),
+    };
     this.#opts = { state: ["welcome", "roster"], request: "roster.get", ...options, events: ev };
     for (const type of this.#opts.state) {
       this.#unsubs.push(socket.on(type, (payload) => this.#onState(payload)));
@@ -506,6 +518,8 @@ export class Presence {
     this.#unsubs.push(socket.on(ev.join, (m) => this.#onDiff("join", m)));
     this.#unsubs.push(socket.on(ev.update, (m) => this.#onDiff("update", m)));
     this.#unsubs.push(socket.on(ev.leave, (m) => this.#onDiff("leave", m)));
+    this.#unsubs.push(socket.on(ev.diff, (d) => this.#onBatch(d)));
+    this.#unsubs.push(socket.on(ev.count, (p) => this.#onCount(p)));
     this.#unsubs.push(
       socket.onState((state) => {
         // Every new connection starts unsynced: its diffs wait for its state.
@@ -601,6 +615,19 @@ export class Presence {
   }
 
   /**
+   * count returns the member count of the last presence.count frame (a
+   * count-only channel, mega.WithPresenceCount), or null before one came.
+   */
+  get count() {
+    return this.#count;
+  }
+
+  /** onCount calls fn(count) for every presence.count frame. */
+  onCount(fn) {
+    return this.#countListeners.add(fn);
+  }
+
+  /**
    * refresh asks the server for the roster (the request option) and applies
    * the reply as the new state.
    */
@@ -663,7 +690,37 @@ export class Presence {
     }
     const before = this.#snapshot();
     this.#apply(op, m);
-    if (this.#reconcile(before, op === "update" ? m.sessionId : null)) this.#sync.emit(this);
+    if (this.#reconcile(before, op === "update" ? new Set([m.sessionId]) : null)) this.#sync.emit(this);
+  }
+
+  // #onBatch applies a presence.diff: every session in it changes at once,
+  // with one reconcile and one onSync. Each session appears once, so the
+  // order inside the diff does not matter.
+  #onBatch(d) {
+    if (!d || typeof d !== "object") return;
+    const changes = [];
+    for (const [op, list] of [["leave", d.leaves], ["join", d.joins], ["update", d.updates]]) {
+      if (!Array.isArray(list)) continue;
+      for (const m of list) if (validMember(m)) changes.push([op, m]);
+    }
+    if (changes.length === 0) return;
+    if (!this.#synced) {
+      this.#buffer.push(...changes);
+      return;
+    }
+    const before = this.#snapshot();
+    const updated = new Set();
+    for (const [op, m] of changes) {
+      this.#apply(op, m);
+      if (op === "update") updated.add(m.sessionId);
+    }
+    if (this.#reconcile(before, updated)) this.#sync.emit(this);
+  }
+
+  #onCount(p) {
+    if (!p || typeof p.count !== "number") return;
+    this.#count = p.count;
+    this.#countListeners.emit(p.count);
   }
 
   #apply(op, m) {
@@ -672,8 +729,9 @@ export class Presence {
   }
 
   // #reconcile fires join, leave and update callbacks for the difference
-  // between before and the current visible members. It reports whether
-  // anything visible changed.
+  // between before and the current visible members; updated holds the
+  // session ids an update frame named (reported even when unchanged). It
+  // reports whether anything visible changed.
   #reconcile(before, updated = null) {
     const after = this.#snapshot();
     let changed = false;
@@ -687,7 +745,7 @@ export class Presence {
       if (!prev) {
         changed = true;
         this.#join.emit(m, { userId: m.userId, sessions: this.user(m.userId) });
-      } else if (prev !== m && (id === updated || !sameMember(prev, m))) {
+      } else if (prev !== m && (updated?.has(id) || !sameMember(prev, m))) {
         changed = true;
         this.#update.emit(m, prev);
       }

@@ -448,6 +448,43 @@ describe("presence", () => {
     assert.equal(syncs(), 4);
   });
 
+  test("a presence.diff applies every change at once, with one sync", () => {
+    const { WS, presence, log, syncs } = presenceSetup();
+    const ws = open(WS);
+    ws.serverSend({ type: "welcome", payload: { sessionId: "s1", userId: "ann", members: [m("s1", "ann"), m("s2", "bob")] } });
+    log.length = 0;
+    ws.serverSend({
+      type: "presence.diff",
+      payload: { joins: [m("s3", "cy"), m("s4", "dee")], leaves: [m("s2", "bob")], updates: [m("s1", "ann", "r1")] },
+    });
+    assert.deepEqual(ids(presence.list()), ["s1", "s3", "s4"]);
+    assert.equal(presence.get("s1").metadata.room, "r1");
+    assert.deepEqual(log, ["leave s2 bob:0", "update s1 lobby->r1", "join s3 cy:1", "join s4 dee:1"]); // leaves, then by session id
+    assert.equal(syncs(), 2); // the state, then the whole diff once
+    ws.serverSend({ type: "presence.diff", payload: { joins: [{ nope: 1 }], leaves: "junk" } });
+    assert.equal(syncs(), 2, "junk changes nothing");
+  });
+
+  test("a diff before the state is buffered like single changes", () => {
+    const { WS, presence } = presenceSetup();
+    const ws = open(WS);
+    ws.serverSend({ type: "presence.diff", payload: { joins: [m("s3", "cy")], leaves: [m("s2", "bob")], updates: [] } });
+    ws.serverSend({ type: "welcome", payload: { sessionId: "s1", userId: "ann", members: [m("s1", "ann"), m("s2", "bob")] } });
+    assert.deepEqual(ids(presence.list()), ["s1", "s3"]);
+  });
+
+  test("presence.count is the count of a count-only channel", () => {
+    const { WS, presence } = presenceSetup();
+    const ws = open(WS);
+    const counts = [];
+    presence.onCount((n) => counts.push(n));
+    assert.equal(presence.count, null);
+    ws.serverSend({ type: "presence.count", payload: { count: 1234 } });
+    ws.serverSend({ type: "presence.count", payload: { count: "many" } });
+    assert.equal(presence.count, 1234);
+    assert.deepEqual(counts, [1234]);
+  });
+
   test("diffs before the state are buffered and applied after it, in order", () => {
     const { WS, presence, log } = presenceSetup();
     const ws = open(WS);

@@ -88,11 +88,13 @@ func (f Frame) Decode(t testing.TB, v any) {
 type Client struct {
 	ws *websocket.Conn
 
-	mu     sync.Mutex
-	frames []Frame
-	closed error // why the read loop ended
-	wake   chan struct{}
-	done   chan struct{}
+	mu      sync.Mutex
+	frames  []Frame
+	changes []PresenceChange // presence changes, from single frames and diffs
+	count   int              // the last presence.count, -1 before one
+	closed  error            // why the read loop ended
+	wake    chan struct{}
+	done    chan struct{}
 }
 
 // DialOptions configure Dial.
@@ -131,7 +133,7 @@ func (s *Server) DialErr(path string, opts *DialOptions) (*Client, *http.Respons
 		return nil, resp, err
 	}
 	ws.SetReadLimit(-1)
-	c := &Client{ws: ws, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	c := &Client{ws: ws, wake: make(chan struct{}, 1), done: make(chan struct{}), count: -1}
 	go c.read()
 	return c, resp, nil
 }
@@ -152,6 +154,7 @@ func (c *Client) read() {
 			f.Type = "!malformed"
 		}
 		c.frames = append(c.frames, f)
+		c.notePresence(f)
 		c.mu.Unlock()
 		c.signal()
 	}
@@ -307,3 +310,110 @@ func (c *Client) ExpectClose(t testing.TB) int {
 // Conn returns the underlying WebSocket for tests that need raw control
 // (e.g. to stop reading).
 func (c *Client) Conn() *websocket.Conn { return c.ws }
+
+// PresenceChange is one roster change a client was told about, whether it
+// came alone (presence.join, presence.update, presence.leave) or inside a
+// presence.diff.
+type PresenceChange struct {
+	// Op is "join", "update" or "leave".
+	Op string
+	// Member is the member the change is about.
+	Member mega.Member
+}
+
+// notePresence records the presence changes frame f carries; c.mu is held.
+func (c *Client) notePresence(f Frame) {
+	switch f.Type {
+	case "presence.join", "presence.update", "presence.leave":
+		var m mega.Member
+		if json.Unmarshal(f.Payload, &m) == nil {
+			c.changes = append(c.changes, PresenceChange{Op: strings.TrimPrefix(f.Type, "presence."), Member: m})
+		}
+	case "presence.diff":
+		var d struct{ Joins, Leaves, Updates []mega.Member }
+		if json.Unmarshal(f.Payload, &d) != nil {
+			return
+		}
+		// The members of a diff are distinct sessions: their order does
+		// not matter; leaves first keeps a reading of them simple.
+		for _, m := range d.Leaves {
+			c.changes = append(c.changes, PresenceChange{Op: "leave", Member: m})
+		}
+		for _, m := range d.Joins {
+			c.changes = append(c.changes, PresenceChange{Op: "join", Member: m})
+		}
+		for _, m := range d.Updates {
+			c.changes = append(c.changes, PresenceChange{Op: "update", Member: m})
+		}
+	case "presence.count":
+		var p struct{ Count int }
+		if json.Unmarshal(f.Payload, &p) == nil {
+			c.count = p.Count
+		}
+	}
+}
+
+// ExpectPresence waits up to Timeout for a presence change of op ("join",
+// "update" or "leave"), removes it and returns its member. It does not care
+// whether the change came as its own frame or inside a presence.diff (a
+// channel batches changes that come close together); the frames themselves
+// stay buffered for Expect.
+func (c *Client) ExpectPresence(t testing.TB, op string) mega.Member {
+	t.Helper()
+	deadline := time.NewTimer(Timeout)
+	defer deadline.Stop()
+	for {
+		c.mu.Lock()
+		for i, ch := range c.changes {
+			if ch.Op == op {
+				c.changes = append(c.changes[:i], c.changes[i+1:]...)
+				c.mu.Unlock()
+				return ch.Member
+			}
+		}
+		closed, pending := c.closed, len(c.changes)
+		c.mu.Unlock()
+		if closed != nil {
+			t.Fatalf("megatest: expected a presence %s: connection closed: %v (%d other changes buffered)", op, closed, pending)
+		}
+		select {
+		case <-c.wake:
+		case <-deadline.C:
+			t.Fatalf("megatest: expected a presence %s within %s (%d other changes buffered)", op, Timeout, pending)
+		}
+	}
+}
+
+// TakePresence removes and returns every buffered presence change, in the
+// order the client received them: applied in that order (join and update
+// set the member, leave deletes it) they give the client's view of the
+// roster.
+func (c *Client) TakePresence() []PresenceChange {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.changes
+	c.changes = nil
+	return out
+}
+
+// PresenceChanges returns how many presence changes of op are buffered
+// (not yet taken by ExpectPresence).
+func (c *Client) PresenceChanges(op string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, ch := range c.changes {
+		if ch.Op == op {
+			n++
+		}
+	}
+	return n
+}
+
+// PresenceCount returns the count of the last presence.count frame
+// (WithPresenceCount), or -1 when none arrived.
+func (c *Client) PresenceCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.count
+}

@@ -91,19 +91,17 @@ func TestChatWelcomeAndPresence(t *testing.T) {
 	// Presence is per namespace: ann hears of bob although he is elsewhere.
 	bob, wb := joinChat(t, srv, "bob", "kitchen")
 	is.Equal(len(wb.Members), 2)
-	var joined member
-	ann.Expect(t, "presence.join").Decode(t, &joined)
+	joined := ann.ExpectPresence(t, "join")
 	is.Equal(joined.SessionID, wb.SessionID)
 	is.Equal(joined.UserID, "bob")
-	is.Equal(joined.Metadata, map[string]string{"name": "bob", "room": "kitchen"})
+	is.Equal(string(joined.Metadata), `{"name":"bob","room":"kitchen"}`)
 
 	bob.PushRef(t, "roster.get", nil, "sync")
 	bob.Expect(t, "roster")
-	is.Equal(bob.Count("presence.join"), 0) // no join event for yourself
+	is.Equal(bob.PresenceChanges("join"), 0) // no join event for yourself
 
 	bob.Close()
-	var left member
-	ann.Expect(t, "presence.leave").Decode(t, &left)
+	left := ann.ExpectPresence(t, "leave")
 	is.Equal(left.SessionID, wb.SessionID)
 	is.Equal(left.UserID, "bob")
 }
@@ -221,8 +219,7 @@ func TestChatBadFrames(t *testing.T) {
 	// connection with 1009; everyone else is still served.
 	ann.PushRaw(t, []byte(`{"type":"chat.send","payload":{"text":"`+strings.Repeat("x", 70<<10)+`"}}`))
 	is.Equal(ann.ExpectClose(t), mega.CloseTooBig)
-	var left member
-	bob.Expect(t, "presence.leave").Decode(t, &left)
+	left := bob.ExpectPresence(t, "leave")
 	is.Equal(left.UserID, "ann")
 	bob.Push(t, "chat.send", map[string]string{"text": "others fine"})
 	bob.Expect(t, "chat.message")

@@ -24,10 +24,9 @@ func TestChatAcrossInstances(t *testing.T) {
 	bob, wb := joinChat(t, two, "bob", "")
 
 	// presence.join crosses instances.
-	var joined member
-	ann.Expect(t, "presence.join").Decode(t, &joined)
+	joined := ann.ExpectPresence(t, "join")
 	is.Equal(joined.SessionID, wb.SessionID)
-	is.Equal(joined.Metadata, map[string]string{"name": "bob", "room": "lobby"})
+	is.Equal(string(joined.Metadata), `{"name":"bob","room":"lobby"}`)
 
 	// The roster is cluster-wide.
 	bob.PushRef(t, "roster.get", nil, "r")
@@ -40,7 +39,7 @@ func TestChatAcrossInstances(t *testing.T) {
 
 	// chat.send reaches the room on both instances, exactly once each.
 	cid, _ := joinChat(t, two, "cid", "kitchen")
-	ann.Expect(t, "presence.join") // cid
+	ann.ExpectPresence(t, "join") // cid
 	ann.Push(t, "chat.send", map[string]string{"text": "hello from one"})
 	for _, c := range []*megatest.Client{ann, bob} {
 		var got chatMessage
@@ -60,8 +59,8 @@ func TestChatAcrossInstances(t *testing.T) {
 
 	// chat.whisper reaches every session of the user, on either instance.
 	ann2, _ := joinChat(t, two, "ann", "kitchen")
-	bob.Expect(t, "presence.join") // ann's second session, local to bob
-	ann.Expect(t, "presence.join") // and remote to ann's first
+	bob.ExpectPresence(t, "join") // ann's second session, local to bob
+	ann.ExpectPresence(t, "join") // and remote to ann's first
 	cid.Push(t, "chat.whisper", map[string]string{"to": "ann", "text": "psst"})
 	for _, c := range []*megatest.Client{ann, ann2} {
 		var got whisper
@@ -73,13 +72,12 @@ func TestChatAcrossInstances(t *testing.T) {
 
 	// presence.leave crosses instances.
 	bob.Close()
-	var left member
-	ann.Expect(t, "presence.leave").Decode(t, &left)
+	left := ann.ExpectPresence(t, "leave")
 	is.Equal(left.SessionID, wb.SessionID)
-	cid.Expect(t, "presence.leave").Decode(t, &left)
+	left = cid.ExpectPresence(t, "leave")
 	is.Equal(left.SessionID, wb.SessionID) // bob, local to cid
 	ann.Close()
-	cid.Expect(t, "presence.leave").Decode(t, &left)
+	left = cid.ExpectPresence(t, "leave")
 	is.Equal(left.SessionID, wa.SessionID)
 }
 
