@@ -164,6 +164,13 @@ wsCluster: { bus: main, roster: { driver: nats, ttl: 10s } }`)
 		}
 	}
 	is.Equal(len(connected), 1) // "bus connected: embedded nats-server at ...", once
+	var clusterLines int
+	for _, l := range logs.find(map[string]any{}) {
+		if msg, _ := l["message"].(string); strings.HasPrefix(msg, "cluster") {
+			clusterLines++
+		}
+	}
+	is.Equal(clusterLines, 1) // "cluster wired and synced", once
 	is.Equal(logs.find(map[string]any{"message": "cluster wired and synced"})[0]["ttl"], "10s")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

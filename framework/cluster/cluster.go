@@ -199,6 +199,8 @@ type Cluster struct {
 	reqIDs  atomic.Uint64
 
 	st counters
+
+	peerIDs peerSet // the reader's peers, for Peers
 }
 
 var _ hub.Outbound = (*Cluster)(nil)
@@ -348,13 +350,13 @@ func (c *Cluster) Start(ctx context.Context) error {
 	}
 	if !c.roster {
 		c.markSynced()
-		c.log.Info().Msg("cluster started (roster: none)")
+		c.log.Debug().Msg("cluster started (roster: none)") // the boot reports it at info
 		return nil
 	}
 	// The reader sends the sync request once it runs (see reader.run).
 	select {
 	case <-c.readyCh:
-		c.log.Info().Int("peers", int(c.st.peers.Load())).Msg("cluster started and synced")
+		c.log.Debug().Int("peers", int(c.st.peers.Load())).Msg("cluster started and synced") // the boot reports it at info
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("cluster: start: waiting for the roster sync: %w", ctx.Err())

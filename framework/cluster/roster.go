@@ -48,6 +48,7 @@ func (r *reader) addPeer(id string) *peer {
 	p := &peer{id: id, lastSeen: time.Now()}
 	r.peers[id] = p
 	r.c.st.peers.Store(int64(len(r.peers)))
+	r.publishPeers()
 	r.extendQuiet()
 	return p
 }
@@ -55,6 +56,7 @@ func (r *reader) addPeer(id string) *peer {
 func (r *reader) removePeer(id string) {
 	delete(r.peers, id)
 	r.c.st.peers.Store(int64(len(r.peers)))
+	r.publishPeers()
 	r.c.local.DropInstance(id)
 }
 
