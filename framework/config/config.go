@@ -50,8 +50,17 @@ type Config struct {
 type Server struct {
 	// Addr is the host:port to listen on, e.g. ":8080".
 	Addr string
-	// ShutdownTimeout bounds a graceful shutdown.
+	// ShutdownTimeout bounds a graceful shutdown, the drain included.
 	ShutdownTimeout time.Duration
+	// DrainDelay is how long a process stopped by SIGTERM/SIGINT keeps
+	// serving with /readyz answering 503, so load balancers stop routing
+	// to it before its WebSockets close (key "server.drainDelay", default
+	// 5s; 0 under mega dev).
+	DrainDelay time.Duration
+	// ReconnectWindow is the window the closing WebSockets are asked to
+	// spread their reconnects over: the 1001 close reason carries
+	// "retry=<ms>" (key "server.reconnectWindow", default 10s).
+	ReconnectWindow time.Duration
 	// TrustedProxies lists the networks of the reverse proxies whose
 	// X-Forwarded-For / Forwarded headers name the client (key
 	// "server.trustedProxies"). A header from a peer outside every prefix
@@ -246,7 +255,7 @@ type AppSettings struct {
 // returns a new value the caller may change.
 func Default() *Config {
 	return &Config{
-		Server: Server{Addr: ":8080", ShutdownTimeout: 10 * time.Second},
+		Server: Server{Addr: ":8080", ShutdownTimeout: 10 * time.Second, DrainDelay: 5 * time.Second, ReconnectWindow: 10 * time.Second},
 		Logger: Logger{Level: "info", Format: "console", AccessLog: true},
 		Apps:   []string{"main"},
 		Services: Services{

@@ -21,7 +21,7 @@ func TestDefaults(t *testing.T) {
 
 	is := is.New(t)
 	c := config.Default()
-	is.Equal(c.Server, config.Server{Addr: ":8080", ShutdownTimeout: 10 * time.Second})
+	is.Equal(c.Server, config.Server{Addr: ":8080", ShutdownTimeout: 10 * time.Second, DrainDelay: 5 * time.Second, ReconnectWindow: 10 * time.Second})
 	is.Equal(c.Logger, config.Logger{Level: "info", Format: "console", AccessLog: true})
 	is.Equal(c.Metrics, config.Metrics{Enabled: true, Path: "/metrics", Addr: ""})
 	is.Equal(len(c.Server.TrustedProxies), 0)
@@ -193,4 +193,18 @@ limits: &limits {readLimit: 1KiB, burst: 3}
 	is.NoErr(err)
 	is.Equal(c.App("main").WebSocket.ReadLimit, int64(1024))
 	is.Equal(c.App("main").WebSocket.Burst, 3)
+}
+
+func TestDrainSettings(t *testing.T) {
+	is := is.New(t)
+	c, err := config.Parse([]byte("server: { drainDelay: 0, reconnectWindow: 3s }"), nil)
+	is.NoErr(err)
+	is.Equal(c.Server.DrainDelay, time.Duration(0)) // 0 turns the drain off
+	is.Equal(c.Server.ReconnectWindow, 3*time.Second)
+	c, err = config.Parse([]byte("server: { shutdownTimeout: 30s, drainDelay: 15s }"), nil)
+	is.NoErr(err)
+	is.Equal(c.Server.DrainDelay, 15*time.Second)
+	c, err = config.Parse([]byte("server: { shutdownTimeout: 2s }"), nil)
+	is.NoErr(err) // the default drain is capped at run time, not an error
+	is.Equal(c.Server.DrainDelay, 5*time.Second)
 }

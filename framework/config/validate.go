@@ -227,6 +227,28 @@ func (d *decoder) duration(p string, n *yaml.Node) (time.Duration, bool) {
 	return v, true
 }
 
+// durationOrZero parses a duration that may be 0 (off).
+func (d *decoder) durationOrZero(p string, n *yaml.Node) (time.Duration, bool) {
+	const want = `a duration like "5s" (0 for none)`
+	s, ok := d.scalar(p, n, want)
+	if !ok {
+		return 0, false
+	}
+	if s == "0" {
+		return 0, true
+	}
+	v, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		d.add(p, "must be %s, got %q", want, s)
+		return 0, false
+	case v < 0:
+		d.add(p, "must not be negative, got %s", s)
+		return 0, false
+	}
+	return v, true
+}
+
 // size returns a parser of byte sizes above 0 and at most max, a whole
 // number of MiB (0: no maximum).
 func (d *decoder) size(max int64) func(string, *yaml.Node) (int64, bool) {
@@ -296,12 +318,26 @@ func (d *decoder) root(c *Config, n *yaml.Node) {
 	}
 	var logger LoggerOverride
 	var ws WebSocketOverride
+	var drainSet bool
 	d.mapping("", n, map[string]field{
 		"server": func(p string, v *yaml.Node) {
 			d.mapping(p, v, map[string]field{
 				"addr":            into(&c.Server.Addr, d.addr),
 				"shutdownTimeout": into(&c.Server.ShutdownTimeout, d.duration),
+				"drainDelay": func(p string, v *yaml.Node) {
+					drainSet = true
+					into(&c.Server.DrainDelay, d.durationOrZero)(p, v)
+				},
+				"reconnectWindow": into(&c.Server.ReconnectWindow, d.duration),
 				"trustedProxies":  func(p string, v *yaml.Node) { c.Server.TrustedProxies = d.prefixes(p, v) },
+			})
+			d.later = append(d.later, func() {
+				// The default drain fits any shutdownTimeout: it is capped to
+				// half of it at run time. One that was asked for must fit.
+				if drainSet && c.Server.DrainDelay >= c.Server.ShutdownTimeout {
+					d.add("server.drainDelay", "must be shorter than shutdownTimeout (%s), which bounds the drain and the close; got %s",
+						c.Server.ShutdownTimeout, c.Server.DrainDelay)
+				}
 			})
 		},
 		"metrics":   func(p string, v *yaml.Node) { d.metrics(c, p, v) },

@@ -63,7 +63,7 @@ func TestRules(t *testing.T) {
 		{"unknown key, far", "database: {}",
 			[]string{`database: unknown key (valid: appConfig, apps, logger, metrics, server, services, websocket, wsCluster)`}},
 		{"unknown key, short", "server: {port: 80}",
-			[]string{`server.port: unknown key (valid: addr, shutdownTimeout, trustedProxies)`}},
+			[]string{`server.port: unknown key (valid: addr, drainDelay, reconnectWindow, shutdownTimeout, trustedProxies)`}},
 		{"unknown key in app section", "appConfig: {main: {loger: {level: debug}}}",
 			[]string{`appConfig.main.loger: unknown key (did you mean "logger"?)`}},
 		{"unknown key in app section, far", "appConfig: {main: {database: {}}}",
@@ -98,6 +98,14 @@ func TestRules(t *testing.T) {
 			[]string{`the file must hold one YAML document; remove everything from the second "---" on`}},
 
 		// server
+		{"drain delay not shorter than the shutdown timeout", "server: {shutdownTimeout: 5s, drainDelay: 5s}",
+			[]string{`server.drainDelay: must be shorter than shutdownTimeout (5s), which bounds the drain and the close; got 5s`}},
+		{"negative drain delay", "server: {drainDelay: -1s}",
+			[]string{`server.drainDelay: must not be negative, got -1s`}},
+		{"drain delay without unit", "server: {drainDelay: 5}",
+			[]string{`server.drainDelay: must be a duration like "5s" (0 for none), got "5"`}},
+		{"reconnect window of zero", "server: {reconnectWindow: 0s}",
+			[]string{`server.reconnectWindow: must be a positive duration`}},
 		{"duration", "server: {shutdownTimeout: ten}",
 			[]string{`server.shutdownTimeout: must be a duration like "10s", got "ten"`}},
 		{"duration without unit", "server: {shutdownTimeout: 10}",
