@@ -26,8 +26,11 @@ import (
 type appData struct {
 	// Name is the app's directory name; Module its module path.
 	Name, Module string
-	// GoVersion is the go directive of the framework's go.mod.
+	// GoVersion is the go directive of the framework's go.mod: the Go of
+	// go.mod and of the Dockerfile's builder image.
 	GoVersion string
+	// NATSImage is the nats image compose.yaml runs (see natsImage).
+	NATSImage string
 	// Replace is where go.mod's replace points: the framework checkout.
 	Replace string
 	// App is the directory under apps/ ("main"), Package its Go package
@@ -61,7 +64,8 @@ func (e *NotEmptyError) Error() string {
 }
 
 // New plans a new app: go.mod, main.go, mega.yaml, README.md, Taskfile.yml,
-// .gitignore and apps/main with the chat channel, the chat page and the
+// .gitignore, the deployment files (Dockerfile, .dockerignore,
+// compose.yaml) and apps/main with the chat channel, the chat page and the
 // rooms resource, all with tests. go.sum is not part of the plan: run
 // Tidy after writing it.
 func New(opts NewOptions) (*Plan, error) {
@@ -88,6 +92,10 @@ func New(opts NewOptions) (*Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the framework's go.mod: %w", err)
 	}
+	nats, err := natsImage(filepath.Join(opts.Framework, "go.mod"))
+	if err != nil {
+		return nil, fmt.Errorf("read the framework's go.mod: %w", err)
+	}
 	if !opts.Force {
 		if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
 			return nil, &NotEmptyError{Dir: opts.Dir}
@@ -97,7 +105,7 @@ func New(opts NewOptions) (*Plan, error) {
 	}
 
 	data := appData{
-		Name: opts.Name, Module: opts.Module, GoVersion: goVersion,
+		Name: opts.Name, Module: opts.Module, GoVersion: goVersion, NATSImage: nats,
 		Replace: replacePath(dir, opts.Framework),
 		App:     "main", Package: "mainapp", Import: opts.Module + "/apps/main",
 	}

@@ -20,6 +20,7 @@ func TestNewPlansTheWholeApp(t *testing.T) {
 	is.NoErr(err)
 	got := actions(plan)
 	for _, p := range []string{".gitignore", "README.md", "Taskfile.yml", "go.mod", "main.go", "mega.yaml",
+		"Dockerfile", ".dockerignore", "compose.yaml",
 		"apps/main/app.go", "apps/main/chat.go", "apps/main/rooms.go", "apps/main/static/index.html",
 		"apps/main/chat_test.go", "apps/main/rooms_test.go", "apps/main/cluster_test.go"} {
 		is.Equal(got[p], generator.Create) // every file of the app is planned

@@ -55,8 +55,8 @@ func TestSampleIsUpToDate(t *testing.T) {
 		rel, _ := filepath.Rel(sample, p)
 		rel = filepath.ToSlash(rel)
 		switch {
-		case d.IsDir() && (rel == "data" || rel == "tmp" || rel == "bin"):
-			return filepath.SkipDir // local state, ignored by .gitignore
+		case d.IsDir() && (rel == "data" || rel == "tmp" || rel == "bin" || rel == "vendor"):
+			return filepath.SkipDir // local state and task vendor's copy, ignored by .gitignore
 		case d.IsDir() || strings.HasSuffix(rel, ".db") || strings.Contains(rel, ".db-"):
 			return nil
 		}

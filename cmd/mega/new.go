@@ -17,8 +17,10 @@ func newCommand() *cli.Command {
 		ArgsUsage: "NAME",
 		Description: "Writes a working app into ./NAME: go.mod (requiring the framework, with a replace\n" +
 			"to the local mega checkout), go.sum (go mod tidy), main.go, mega.yaml, README.md,\n" +
-			"Taskfile.yml, .gitignore and apps/main: the chat channel at /ws/chat, the chat page\n" +
-			"at /, the REST resource /api/rooms on SQLite, and their tests.\n\n" +
+			"Taskfile.yml, .gitignore, apps/main (the chat channel at /ws/chat, the chat page\n" +
+			"at /, the REST resource /api/rooms on SQLite, and their tests), and the deployment\n" +
+			"files: a Dockerfile built from vendor/ (task vendor), .dockerignore, and a\n" +
+			"compose.yaml with three NATS servers and two instances.\n\n" +
 			"NAME is the directory and the default module path: lowercase letters, digits, '-'\n" +
 			"and '_', starting with a letter. A directory that exists and is not empty is\n" +
 			"refused unless --force, which overwrites the app's files and deletes nothing.\n\n" +
