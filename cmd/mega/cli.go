@@ -48,6 +48,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			generateCommand(),
 			devCommand(),
 			configCommand(),
+			completionCommand(),
 			versionCommand(),
 		},
 		HideVersion:          true, // mega version
