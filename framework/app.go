@@ -34,8 +34,13 @@ type App struct {
 	perUser map[string]int // live connections per user id
 	serving sync.WaitGroup // one per live connection
 
-	closing atomic.Bool
-	ready   atomic.Pointer[func() error]
+	closing  atomic.Bool
+	draining atomic.Bool // /readyz answers 503 while everything keeps working
+	ready    atomic.Pointer[func() error]
+
+	// reconnectWindow is sent to closing connections as "retry=<ms>" so
+	// their clients spread out their reconnects (server.reconnectWindow).
+	reconnectWindow time.Duration
 
 	dev *devMode // nil unless the process runs under mega dev (see DevMode)
 }
@@ -119,6 +124,9 @@ func (a *App) notReady() error {
 	if a.closing.Load() {
 		return errShuttingDown
 	}
+	if a.draining.Load() {
+		return errDraining
+	}
 	if p := a.ready.Load(); p != nil {
 		return (*p)()
 	}
@@ -173,6 +181,16 @@ func (a *App) presenceChanged(m *mount, l PresenceListener, ev hub.Event) {
 	if l != nil {
 		l.OnPresence(PresenceEvent{Op: PresenceOp(ev.Op), Member: ev.Member, Remote: ev.Remote})
 	}
+}
+
+// goingAwayReason is the reason of the 1001 close at shutdown: with a
+// reconnect window, "retry=<ms>" asks clients to spread their reconnects
+// over it (the browser client honours it).
+func (a *App) goingAwayReason() string {
+	if a.reconnectWindow <= 0 {
+		return "server shutting down"
+	}
+	return "server shutting down; retry=" + itoa(int(a.reconnectWindow/time.Millisecond))
 }
 
 // Shutdown closes every WebSocket with 1001 (going away), lets in-flight
@@ -291,6 +309,7 @@ const stuckHandlerGrace = time.Second
 
 var (
 	errShuttingDown   = errors.New("server is shutting down")
+	errDraining       = errors.New("draining: the server is stopping, route new clients elsewhere")
 	errTooManyPerIP   = errors.New("too many connections from your address")
 	errTooManyPerUser = errors.New("too many connections for this user")
 )

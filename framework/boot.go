@@ -64,14 +64,44 @@ func Run(ctx context.Context, args []string, apps Apps) error {
 	case <-ctx.Done():
 	case <-inst.Done():
 	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+	defer cancel()
 	serveErr := inst.Err()
 	if serveErr != nil {
 		// Say why before shutting down, so "stopped" is the last line.
 		inst.log.Error().Err(serveErr).Msg("serving failed; shutting down")
+	} else {
+		inst.Drain(sctx)
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
-	defer cancel()
 	return errors.Join(serveErr, inst.Shutdown(sctx))
+}
+
+// Drain makes every app's /readyz answer 503 and waits server.drainDelay
+// (0 under mega dev), at most half of what is left of ctx, while everything
+// keeps working: load balancers stop routing new clients here before
+// Shutdown closes the WebSockets. Run calls it on SIGINT/SIGTERM; a main of
+// its own calls it before Shutdown.
+func (i *Instance) Drain(ctx context.Context) {
+	d := i.cfg.Server.DrainDelay
+	if DevMode() {
+		d = 0
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		d = min(d, time.Until(dl)/2)
+	}
+	for _, a := range i.apps {
+		a.app.draining.Store(true)
+	}
+	if d <= 0 {
+		return
+	}
+	i.log.Info().Stringer("for", d.Round(time.Millisecond)).Msg("draining: /readyz answers 503, connections keep working")
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 // Instance is a booted process: its buses, clusters, apps and HTTP server.
@@ -140,6 +170,7 @@ func Boot(ctx context.Context, cfg *config.Config, apps Apps) (_ *Instance, err 
 		if app == nil {
 			return nil, fmt.Errorf("mega: build app %q: the factory returned no app", name)
 		}
+		app.reconnectWindow = cfg.Server.ReconnectWindow
 		inst.apps = append(inst.apps, &bootedApp{app: app})
 	}
 	if err := inst.wireClusters(ctx); err != nil {
@@ -214,7 +245,7 @@ func (i *Instance) wireClusters(ctx context.Context) error {
 			}
 			return nil
 		})
-		i.log.Info().Str("app", a.app.Name()).Str("roster", wsc.Roster.Driver).Stringer("ttl", wsc.Roster.TTL).
+		i.log.Info().Str("app", a.app.Name()).Str("roster", wsc.Roster.Driver).Stringer("ttl", wsc.Roster.TTL).Int("peers", cl.Stats().Peers).
 			Str("subjects", wsc.SubjectPrefix+"."+a.app.Name()+".>").Msg("cluster wired and synced")
 	}
 	return nil

@@ -104,7 +104,7 @@ func (a *App) serveChannel(w http.ResponseWriter, r *http.Request, m *mount) {
 		c.cork = cw.conn
 	}
 	if !a.publish(c) {
-		_ = ws.Close(CloseGoingAway, "server shutting down")
+		_ = ws.Close(CloseGoingAway, a.goingAwayReason())
 		a.untrack(c)
 		return
 	}
@@ -244,7 +244,7 @@ func (c *conn) handle(typ websocket.MessageType, data []byte) {
 	away := c.goingAway
 	c.mu.Unlock()
 	if away {
-		c.closeWith(CloseGoingAway, "server shutting down")
+		c.closeWith(CloseGoingAway, c.app.goingAwayReason())
 	}
 }
 
@@ -405,7 +405,7 @@ func (c *conn) goAway() {
 		return
 	}
 	c.mu.Unlock()
-	c.closeWith(CloseGoingAway, "server shutting down")
+	c.closeWith(CloseGoingAway, c.app.goingAwayReason())
 }
 
 // closeWith closes the connection with code and reason once the frames

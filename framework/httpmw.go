@@ -133,10 +133,10 @@ func accessLog(log zerolog.Logger, metricsPath string) func(http.Handler) http.H
 			}
 			ev := log.Info()
 			switch {
+			case quiet(r.URL.Path, metricsPath):
+				ev = log.Debug() // a 503 from /readyz while draining is expected
 			case status >= 500:
 				ev = log.Error()
-			case quiet(r.URL.Path, metricsPath):
-				ev = log.Debug()
 			}
 			ev.Str("method", r.Method).Str("path", r.URL.Path).Int("status", status).
 				Int("bytes", ww.BytesWritten()).Stringer("dur", time.Since(start).Round(time.Microsecond)).
