@@ -179,6 +179,9 @@ func Boot(ctx context.Context, cfg *config.Config, apps Apps) (_ *Instance, err 
 	if err := inst.serve(); err != nil {
 		return nil, err
 	}
+	if err := inst.startInspect(ctx); err != nil {
+		return nil, err
+	}
 	return inst, nil
 }
 
@@ -440,6 +443,7 @@ func (i *Instance) Shutdown(ctx context.Context) error {
 			a.app.hub.SetOutbound(nil)
 		}
 	}
+	i.stopInspect() // after the byes, so peers no longer list this instance as missing
 	var wg sync.WaitGroup
 	appErrs := make([]error, len(i.apps))
 	for k, a := range i.apps {
