@@ -3,6 +3,7 @@ package hub_test
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -235,4 +236,45 @@ func TestDetachedConnectionMissesItsOwnLeave(t *testing.T) {
 	h.Detach(c)
 	is.Equal(self.got(), []string{"presence.join s1", "presence.join s2"}) // nothing after it left
 	is.Equal(other.got(), []string{"presence.join s2", "presence.leave s1"})
+}
+
+// TestListStaysExactUnderRandomChanges checks the incremental snapshot
+// against a from-scratch sorted list after every few random joins, updates
+// and leaves, with Lists in between (so the snapshot is rebuilt from a
+// previous one most of the time).
+func TestListStaysExactUnderRandomChanges(t *testing.T) {
+	is := is.New(t)
+	h := hub.New()
+	rng := rand.New(rand.NewPCG(1, 2))
+	want := map[string]hub.Member{}
+	for step := range 5000 {
+		sid := fmt.Sprintf("s%03d", rng.IntN(300))
+		m := hub.Member{Namespace: "/ws/x", SessionID: sid, UserID: "u", Metadata: []byte(fmt.Sprintf(`{"v":%d}`, step))}
+		switch _, ok := want[sid]; {
+		case !ok:
+			h.ApplyRemote("peer", hub.OpJoin, m)
+			want[sid] = m
+		case rng.IntN(2) == 0:
+			h.ApplyRemote("peer", hub.OpUpdate, m)
+			want[sid] = m
+		default:
+			h.ApplyRemote("peer", hub.OpLeave, m)
+			delete(want, sid)
+		}
+		if rng.IntN(3) > 0 {
+			continue // several changes between Lists
+		}
+		ids := make([]string, 0, len(want))
+		for id := range want {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		got := h.List("/ws/x")
+		is.Equal(len(got), len(ids))
+		for i, m := range got {
+			is.Equal(m.SessionID, ids[i])
+			is.Equal(string(m.Metadata), string(want[ids[i]].Metadata)) // the latest value
+		}
+		is.Equal(h.Count("/ws/x"), len(ids))
+	}
 }

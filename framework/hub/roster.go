@@ -26,10 +26,64 @@ type entry struct {
 }
 
 // nsMembers holds one namespace's members and a cached sorted snapshot that
-// List hands out until the next change.
+// List hands out until the next change. After changes, List rebuilds the
+// snapshot from the previous one: it keeps the unchanged members in their
+// order and merges in the few that changed, instead of sorting everything.
 type nsMembers struct {
 	members map[string]*entry
-	snap    []Member
+	snap    []Member            // sorted by session id; never modified once built
+	fresh   bool                // snap reflects members
+	changed map[string]struct{} // session ids changed since snap was built
+}
+
+// touch records that session sid changed; r.mu must be held.
+func (n *nsMembers) touch(sid string) {
+	n.fresh = false
+	if n.snap == nil {
+		return // the next List builds from scratch anyway
+	}
+	if n.changed == nil {
+		n.changed = make(map[string]struct{})
+	}
+	n.changed[sid] = struct{}{}
+}
+
+// rebuild makes snap reflect members; r.mu must be held for writing.
+func (n *nsMembers) rebuild() {
+	if n.snap == nil || len(n.changed) > len(n.members)/4 {
+		// From scratch: a first snapshot, or so many changes that a sort
+		// costs less than merging.
+		snap := make([]Member, 0, len(n.members))
+		for _, e := range n.members {
+			snap = append(snap, e.m)
+		}
+		sort.Slice(snap, func(i, j int) bool { return snap[i].SessionID < snap[j].SessionID })
+		n.snap, n.fresh, n.changed = snap, true, nil
+		return
+	}
+	// The changed sessions that still exist, sorted: joins and updates.
+	added := make([]Member, 0, len(n.changed))
+	for sid := range n.changed {
+		if e := n.members[sid]; e != nil {
+			added = append(added, e.m)
+		}
+	}
+	sort.Slice(added, func(i, j int) bool { return added[i].SessionID < added[j].SessionID })
+	// Merge them with the unchanged members of the old snapshot.
+	snap := make([]Member, 0, len(n.members))
+	j := 0
+	for _, m := range n.snap {
+		if _, ok := n.changed[m.SessionID]; ok {
+			continue // left, or updated: its new value is in added
+		}
+		for j < len(added) && added[j].SessionID < m.SessionID {
+			snap = append(snap, added[j])
+			j++
+		}
+		snap = append(snap, m)
+	}
+	snap = append(snap, added[j:]...)
+	n.snap, n.fresh, n.changed = snap, true, nil
 }
 
 type subscription struct{ fn func(Event) }
@@ -50,7 +104,7 @@ func (r *roster) put(e *entry) {
 		r.namespaces[e.m.Namespace] = ns
 	}
 	ns.members[e.m.SessionID] = e
-	ns.snap = nil
+	ns.touch(e.m.SessionID)
 	if e.instance != "" {
 		set := r.instances[e.instance]
 		if set == nil {
@@ -66,7 +120,7 @@ func (r *roster) drop(e *entry) {
 	delete(r.sessions, e.m.SessionID)
 	if ns := r.namespaces[e.m.Namespace]; ns != nil {
 		delete(ns.members, e.m.SessionID)
-		ns.snap = nil
+		ns.touch(e.m.SessionID)
 		if len(ns.members) == 0 {
 			delete(r.namespaces, e.m.Namespace)
 		}
@@ -130,7 +184,8 @@ func (h *Hub) List(ns string) []Member {
 		r.mu.RUnlock()
 		return nil
 	}
-	if snap := n.snap; snap != nil {
+	if n.fresh {
+		snap := n.snap
 		r.mu.RUnlock()
 		return snap
 	}
@@ -142,13 +197,8 @@ func (h *Hub) List(ns string) []Member {
 	if n == nil {
 		return nil
 	}
-	if n.snap == nil {
-		snap := make([]Member, 0, len(n.members))
-		for _, e := range n.members {
-			snap = append(snap, e.m)
-		}
-		sort.Slice(snap, func(i, j int) bool { return snap[i].SessionID < snap[j].SessionID })
-		n.snap = snap
+	if !n.fresh {
+		n.rebuild()
 	}
 	return n.snap
 }
