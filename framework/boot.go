@@ -192,10 +192,17 @@ func (i *Instance) openBuses(ctx context.Context) error {
 	}
 	bc := i.cfg.Services.Buses[wsc.Bus]
 	b, err := bus.Open(ctx, bus.Options{
-		URL:    bc.URL,
-		NoEcho: true, // the connection serves only the clusters, which skip their own echo
-		Name:   "mega/" + strings.Join(i.cfg.Apps, ",") + "/" + i.id,
-		Logger: i.log.With().Str("bus", wsc.Bus).Logger(),
+		URL:         bc.URL,
+		TLS:         bus.TLS{CA: bc.TLS.CA, Cert: bc.TLS.Cert, Key: bc.TLS.Key, ServerName: bc.TLS.ServerName},
+		Credentials: bc.Credentials,
+		NKey:        bc.NKey,
+		Token:       string(bc.Token),
+		User:        bc.User,
+		Password:    string(bc.Password),
+		NoEcho:      true, // the connection serves only the clusters, which skip their own echo
+		Name:        "mega/" + strings.Join(i.cfg.Apps, ",") + "/" + i.id,
+		BusName:     wsc.Bus, // names services.buses.<bus>.… in errors; Open adds the "bus" log field
+		Logger:      i.log,
 		OnReconnect: func() {
 			for _, a := range i.apps {
 				if a.cluster != nil {

@@ -4,7 +4,10 @@
 // A bus is configured as services.buses.<name>: {driver: nats, url: ...}.
 // The URL "embedded" starts an in-process nats-server on the loopback
 // interface, so a single instance needs no setup. Any other URL is a
-// comma-separated list of NATS server URLs, for example a real cluster.
+// comma-separated list of NATS server URLs, for example a real cluster,
+// reached with the TLS and authentication settings of Options (a private
+// CA, a client certificate, a credentials file, an nkey, a token, or a
+// user and password).
 package bus
 
 import (
@@ -110,6 +113,27 @@ type Options struct {
 	// EmbeddedPort is the client port of the embedded server when URL is
 	// "embedded". Zero picks a random free port on 127.0.0.1.
 	EmbeddedPort int
+	// TLS configures TLS to the servers of a non-embedded bus: a private
+	// CA, a client certificate for mutual TLS, and the name the servers'
+	// certificates carry. When any of its fields is set every connection
+	// uses TLS, whatever the URL's scheme. The servers' certificates are
+	// always verified.
+	TLS TLS
+	// Credentials is the path of a NATS credentials file (.creds: a user
+	// JWT and its nkey seed) for decentralized JWT authentication. It
+	// excludes NKey, Token, User and Password.
+	Credentials string
+	// NKey is the path of a file holding a user nkey seed ("SU...").
+	NKey string
+	// Token is an authentication token.
+	Token string
+	// User and Password authenticate with a user name and password. A URL
+	// that carries a user and password or a token
+	// ("nats://user:pass@host", "nats://token@host") uses those instead,
+	// for that server and the servers learned from it.
+	User     string
+	Password string
+
 	// NoEcho asks the server not to send this connection its own
 	// publishes back. The boot sets it for the cluster's connection: every
 	// instance already delivered its broadcasts locally. Measured: a cluster
@@ -117,6 +141,27 @@ type Options struct {
 	// allocations (BenchmarkClusterBroadcast, median of 5).
 	NoEcho bool
 }
+
+// TLS is the TLS configuration of a bus. Open reads the files to check
+// them; nats.go reads the CA and the client certificate and key again at
+// each reconnect, so renewed ones are picked up without a restart (as is a
+// renewed Credentials file).
+type TLS struct {
+	// CA is the path of a PEM file with the CA certificate(s) that signed
+	// the servers' certificates. Empty means the system's CAs.
+	CA string
+	// Cert and Key are the paths of the PEM client certificate and its
+	// private key, for servers that verify clients (mutual TLS).
+	Cert string
+	Key  string
+	// ServerName is the name the servers' certificates must carry when it
+	// is not the host of the URL (for example when the URLs are IP
+	// addresses).
+	ServerName string
+}
+
+// enabled reports whether any TLS setting is made.
+func (t TLS) enabled() bool { return t != TLS{} }
 
 // Bus is an open NATS connection for the framework, plus the in-process
 // server behind it when the URL is "embedded". Its methods are safe for
@@ -126,6 +171,8 @@ type Bus struct {
 	srv       *server.Server // nil unless embedded
 	clientURL string         // what clients connect to (may carry credentials)
 	safeURL   string         // clientURL with passwords redacted, for messages
+	busName   string         // Options.BusName, for messages
+	auth      authMethod     // how the bus authenticates, for messages
 
 	pendingMsgs  int
 	pendingBytes int
@@ -133,9 +180,10 @@ type Bus struct {
 	onReconnect  func()
 	onDisconnect func(error)
 
-	slow    atomic.Uint64
-	closing atomic.Bool
-	closed  chan struct{} // closed by the nats.go ClosedHandler
+	slow        atomic.Uint64
+	lastAuthErr atomic.Value // string: the auth error last logged while reconnecting
+	closing     atomic.Bool
+	closed      chan struct{} // closed by the nats.go ClosedHandler
 
 	closeOnce sync.Once
 	closeErr  error
@@ -144,10 +192,15 @@ type Bus struct {
 // Open connects to NATS as configured by opts and returns the bus. With
 // URL "embedded" it first starts an in-process nats-server on 127.0.0.1.
 //
-// The first connection attempt does not retry: if no server answers, Open
-// fails fast with an error that wraps ErrConnect, names the URL(s) and says
-// what to check. Once connected, the bus reconnects forever with jittered
-// waits, and calls the OnDisconnect and OnReconnect hooks.
+// The TLS and authentication files of opts are read first; a file that
+// cannot be used fails Open with an error naming its key
+// (services.buses.<name>.tls.ca, ...). The first connection attempt does
+// not retry: if no server answers, or the servers refuse the TLS settings
+// or the credentials, Open fails fast with an error that wraps ErrConnect
+// and the nats.go error, names the URL(s) and says which setting to check.
+// Once connected, the bus reconnects forever with jittered waits, also
+// while a server refuses the credentials, and calls the OnDisconnect and
+// OnReconnect hooks.
 //
 // ctx bounds the whole call. Starting the embedded server, and the first
 // connect (over all URLs), are each bounded by ConnectTimeout.
@@ -178,9 +231,16 @@ func Open(ctx context.Context, opts Options) (*Bus, error) {
 		onReconnect:  opts.OnReconnect,
 		onDisconnect: opts.OnDisconnect,
 		closed:       make(chan struct{}),
+		busName:      opts.BusName,
+		auth:         authOf(opts),
 	}
 
-	if strings.EqualFold(strings.TrimSpace(opts.URL), EmbeddedURL) {
+	embedded := strings.EqualFold(strings.TrimSpace(opts.URL), EmbeddedURL)
+	security, err := securityOptions(opts, embedded)
+	if err != nil {
+		return nil, err
+	}
+	if embedded {
 		srv, err := startEmbedded(opts, log)
 		if err != nil {
 			return nil, err
@@ -200,7 +260,7 @@ func Open(ctx context.Context, opts Options) (*Bus, error) {
 
 	connectCtx, cancel := context.WithTimeout(ctx, opts.ConnectTimeout)
 	defer cancel()
-	nc, err := b.connect(connectCtx, opts)
+	nc, err := b.connect(connectCtx, opts, security)
 	if err != nil {
 		b.closing.Store(true)
 		b.shutdownEmbedded()
@@ -222,15 +282,16 @@ func Open(ctx context.Context, opts Options) (*Bus, error) {
 	// Debug: the caller reports the connection at info in its own words,
 	// so a user reads it once.
 	b.log.Debug().
-		Str("url", nc.ConnectedUrlRedacted()).
+		Str("url", redactURL(nc.ConnectedUrl())).
 		Bool("embedded", b.srv != nil).
 		Str("name", opts.Name).
 		Msg("bus: connected to NATS")
 	return b, nil
 }
 
-// connect makes the first connection, bounded by ctx.
-func (b *Bus) connect(ctx context.Context, opts Options) (*nats.Conn, error) {
+// connect makes the first connection, bounded by ctx. security holds the
+// TLS and authentication options.
+func (b *Bus) connect(ctx context.Context, opts Options, security []nats.Option) (*nats.Conn, error) {
 	dialer := newRecordingDialer(opts.ConnectTimeout)
 	natsOpts := []nats.Option{
 		nats.Name(opts.Name),
@@ -238,6 +299,10 @@ func (b *Bus) connect(ctx context.Context, opts Options) (*nats.Conn, error) {
 		nats.SetCustomDialer(dialer),
 		nats.RetryOnFailedConnect(false),
 		nats.MaxReconnects(-1),
+		// Keep trying a server that refused the credentials: nats.go would
+		// otherwise stop reconnecting for good after the second refusal,
+		// and the instance would stay unready after the server is fixed.
+		nats.IgnoreAuthErrorAbort(),
 		nats.ReconnectWait(reconnectWait),
 		nats.ReconnectJitter(reconnectJitter, reconnectJitterTLS),
 		nats.PingInterval(pingInterval),
@@ -250,6 +315,7 @@ func (b *Bus) connect(ctx context.Context, opts Options) (*nats.Conn, error) {
 	if opts.NoEcho {
 		natsOpts = append(natsOpts, nats.NoEcho())
 	}
+	natsOpts = append(natsOpts, security...)
 
 	type result struct {
 		nc  *nats.Conn
@@ -259,7 +325,7 @@ func (b *Bus) connect(ctx context.Context, opts Options) (*nats.Conn, error) {
 	go func() {
 		nc, err := nats.Connect(b.clientURL, natsOpts...)
 		if dials := dialer.stop(); err != nil {
-			err = &connectError{urls: b.safeURL, busName: opts.BusName, natsErr: err, dials: dials}
+			err = &connectError{urls: b.safeURL, busName: opts.BusName, natsErr: err, dials: dials, hint: connectHint(opts, err)}
 		}
 		done <- result{nc, err}
 	}()
@@ -356,17 +422,31 @@ func parseURLs(list string) ([]string, error) {
 	return urls, nil
 }
 
-// redactList joins URLs with any passwords replaced by "xxxxx".
+// redactList joins URLs with any passwords and tokens replaced by "xxxxx".
 func redactList(urls []string) string {
 	out := make([]string, len(urls))
 	for i, s := range urls {
-		if u, err := url.Parse(s); err == nil {
-			out[i] = u.Redacted()
-		} else {
-			out[i] = s
-		}
+		out[i] = redactURL(s)
 	}
 	return strings.Join(out, ",")
+}
+
+// redactURL returns s with its password, or its token (a user without a
+// password, as in "nats://token@host"), replaced by "xxxxx".
+// url.URL.Redacted, and so nats.go's ConnectedUrlRedacted, show tokens.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return s
+	case u.User == nil:
+		return u.String()
+	}
+	if _, ok := u.User.Password(); !ok {
+		u.User = url.User("xxxxx")
+		return u.String()
+	}
+	return u.Redacted()
 }
 
 func busKey(name string) string {
@@ -383,6 +463,10 @@ func (b *Bus) Conn() *nats.Conn { return b.nc }
 // URL, or the configured comma-separated list (trimmed, with nats:// added
 // where the scheme was missing).
 func (b *Bus) ClientURL() string { return b.clientURL }
+
+// RedactedURL is ClientURL with passwords and tokens replaced by "xxxxx":
+// the form to show in logs and messages.
+func (b *Bus) RedactedURL() string { return b.safeURL }
 
 // Embedded reports whether the bus runs its own in-process nats-server.
 func (b *Bus) Embedded() bool { return b.srv != nil }
@@ -489,6 +573,16 @@ func (b *Bus) handleError(_ *nats.Conn, sub *nats.Subscription, err error) {
 	if sub != nil {
 		subject = sub.Subject
 	}
+	if isAuthError(err) {
+		// Refused on every reconnect attempt: log each distinct refusal
+		// once until the connection is back.
+		if prev, _ := b.lastAuthErr.Swap(err.Error()).(string); prev == err.Error() {
+			return
+		}
+		b.log.Error().Err(err).Msgf("bus: the NATS server refused the credentials; retrying until it accepts them (check %s)",
+			authKeys(b.busName, b.auth))
+		return
+	}
 	if errors.Is(err, nats.ErrSlowConsumer) {
 		b.slow.Add(1)
 		ev := b.log.Warn().Str("subject", subject)
@@ -507,7 +601,7 @@ func (b *Bus) handleDisconnect(nc *nats.Conn, err error) {
 	if b.closing.Load() {
 		return
 	}
-	u := nc.ConnectedUrlRedacted()
+	u := redactURL(nc.ConnectedUrl())
 	if u == "" {
 		u = b.safeURL
 	}
@@ -521,7 +615,8 @@ func (b *Bus) handleReconnect(nc *nats.Conn) {
 	if b.closing.Load() {
 		return
 	}
-	b.log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("bus: reconnected to NATS")
+	b.lastAuthErr.Store("")
+	b.log.Info().Str("url", redactURL(nc.ConnectedUrl())).Msg("bus: reconnected to NATS")
 	if b.onReconnect != nil {
 		b.onReconnect()
 	}

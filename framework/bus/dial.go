@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // recordingDialer dials like nats.go's default dialer, and remembers why
@@ -82,6 +84,7 @@ type connectError struct {
 	busName string
 	natsErr error
 	dials   []error
+	hint    string // which setting to check; "" for the default
 }
 
 func (e *connectError) Error() string {
@@ -102,10 +105,18 @@ func (e *connectError) Error() string {
 				parts = append(parts, s)
 			}
 		}
+		// A server that answered and then failed (TLS, credentials) is
+		// what nats.go reports; the refused dials come first.
+		if !errors.Is(e.natsErr, nats.ErrNoServers) {
+			parts = append(parts, e.natsErr.Error())
+		}
 		reason = strings.Join(parts, "; ")
 	}
-	return fmt.Sprintf("%s at %s (%s); is nats-server running there? Set NATS_URL or services.buses.%s.url",
-		ErrConnect.Error(), e.urls, reason, busKey(e.busName))
+	hint := e.hint
+	if hint == "" {
+		hint = fmt.Sprintf("is nats-server running there? Set NATS_URL or services.buses.%s.url", busKey(e.busName))
+	}
+	return fmt.Sprintf("%s at %s (%s); %s", ErrConnect.Error(), e.urls, reason, hint)
 }
 
 func (e *connectError) Unwrap() []error {

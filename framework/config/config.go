@@ -11,6 +11,7 @@ package config
 import (
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -113,13 +114,82 @@ type Services struct {
 }
 
 // Bus is a message bus. The only driver is "nats".
+//
+// The TLS and authentication settings are for an existing NATS deployment;
+// they are refused with URL "embedded". File paths are used as written:
+// a relative path is relative to the working directory of the process.
+// Load checks that every file exists and holds what it should. An empty
+// value counts as not set, so that "${NATS_TOKEN:-}" can leave a setting
+// out when its variable is unset.
 type Bus struct {
 	// Driver is always "nats".
 	Driver string
 	// URL is "embedded" (start an in-process NATS server on loopback) or a
 	// comma-separated list of nats://, tls://, ws:// or wss:// server URLs.
+	// A URL may carry a user and password ("nats://u:p@host") or a token
+	// ("nats://token@host"); for that server they win over User, Password
+	// and Token.
 	URL string
+	// TLS verifies the servers with a private CA and presents a client
+	// certificate (key "tls"). When any of its fields is set, every
+	// connection of the bus uses TLS, whatever the URL's scheme.
+	TLS BusTLS
+	// Credentials is the path of a NATS credentials file (a user JWT and
+	// its nkey seed, as written by nsc or nats auth) for decentralized
+	// authentication (key "credentials"). It excludes NKey, Token, User
+	// and Password.
+	Credentials string
+	// NKey is the path of a file holding a user nkey seed ("SU...") for
+	// nkey authentication (key "nkey").
+	NKey string
+	// Token is an authentication token (key "token").
+	Token Secret
+	// User and Password authenticate with a user name and password (keys
+	// "user" and "password"); one requires the other.
+	User     string
+	Password Secret
 }
+
+// BusTLS is the TLS configuration of a bus (key "services.buses.<name>.tls").
+// The servers' certificates are always verified.
+type BusTLS struct {
+	// CA is the path of a PEM file with the CA certificate(s) that signed
+	// the servers' certificates (key "ca"). Empty means the system's CAs.
+	CA string
+	// Cert and Key are the paths of the PEM client certificate and its
+	// private key, for servers that require one (mutual TLS; keys "cert"
+	// and "key"). One requires the other.
+	Cert string
+	Key  string
+	// ServerName is the name the servers' certificates must carry, when it
+	// is not the host in the URL, e.g. when connecting by IP address (key
+	// "serverName").
+	ServerName string
+}
+
+// Enabled reports whether any TLS setting is made.
+func (t BusTLS) Enabled() bool { return t != BusTLS{} }
+
+// Secret is a string that never shows in logs or output: formatted with
+// fmt (%v, %s, %+v, %#v) or marshalled as text or JSON it reads "xxxxx",
+// or "" when empty. Convert it with string() to use the value.
+type Secret string
+
+const redacted = "xxxxx"
+
+// String returns "xxxxx", or "" for an empty secret.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
+
+// GoString is String, for %#v.
+func (s Secret) GoString() string { return strconv.Quote(s.String()) }
+
+// MarshalText returns String, so that encoders never write the value.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // Embedded reports whether the bus is an in-process NATS server.
 func (b Bus) Embedded() bool { return b.URL == "embedded" }

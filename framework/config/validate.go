@@ -658,16 +658,7 @@ func (d *decoder) services(c *Config, p string, n *yaml.Node) {
 	d.mapping(p, n, map[string]field{
 		"buses": func(p string, v *yaml.Node) {
 			named(p, v, "bus", func(name, bp string, v *yaml.Node) {
-				var b Bus
-				set := d.mapping(bp, v, map[string]field{
-					"driver": into(&b.Driver, d.oneOf("nats")),
-					"url":    into(&b.URL, d.busURL),
-				})
-				d.required(bp, set, map[string]string{
-					"driver": `use "nats"`,
-					"url":    `use "embedded" or nats:// URLs`,
-				})
-				c.Services.Buses[name] = b
+				c.Services.Buses[name] = d.bus(bp, v)
 			})
 		},
 		"databases": func(p string, v *yaml.Node) {
