@@ -212,10 +212,10 @@ func (i *Instance) openBuses(ctx context.Context) error {
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("mega: bus %q (services.buses.%s.url): %w", wsc.Bus, wsc.Bus, err)
+		return fmt.Errorf("mega: bus %q (services.buses.%s): %w", wsc.Bus, wsc.Bus, err)
 	}
 	i.buses[wsc.Bus] = b
-	where := b.ClientURL()
+	where := b.RedactedURL()
 	if b.Embedded() {
 		where = "embedded nats-server at " + where
 	}
@@ -381,13 +381,14 @@ func (i *Instance) App(name string) *App {
 }
 
 // BusURL returns the URL of the NATS server the cluster's bus is connected
-// to right now, or "" when there is no cluster bus or it is disconnected.
+// to right now, with any password or token hidden, or "" when there is no
+// cluster bus or it is disconnected.
 func (i *Instance) BusURL() string {
 	if i.cfg.WSCluster == nil {
 		return ""
 	}
 	if b := i.buses[i.cfg.WSCluster.Bus]; b != nil {
-		return b.Conn().ConnectedUrl()
+		return b.Conn().ConnectedUrlRedacted()
 	}
 	return ""
 }

@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/matryer/is"
+	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"github.com/megaframework/mega/framework/config"
 )
@@ -280,4 +283,24 @@ func TestAccessLogOffForOneApp(t *testing.T) {
 	is.True(len(logs.find(map[string]any{"message": "stopped"})) == 1)
 	is.Equal(len(logs.find(map[string]any{"path": "/nope"})), 0)
 	is.Equal(len(logs.find(map[string]any{"path": "/also-nope"})), 0)
+}
+
+func TestBusPasswordNeverLogged(t *testing.T) {
+	is := is.New(t)
+	srv, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, Username: "app", Password: "s3cret-pw", NoLog: true, NoSigs: true})
+	is.NoErr(err)
+	go srv.Start()
+	t.Cleanup(srv.Shutdown)
+	is.True(srv.ReadyForConnections(5 * time.Second))
+	url := fmt.Sprintf("nats://app:s3cret-pw@127.0.0.1:%d", srv.Addr().(*net.TCPAddr).Port)
+	inst, logs := bootLogged(t, `
+logger: { level: debug, format: json }
+services: { buses: { main: { driver: nats, url: "`+url+`" } } }
+wsCluster: { bus: main, roster: { driver: nats, ttl: 2s } }`)
+	waitLog(t, logs, map[string]any{"message": "cluster wired and synced"})
+	is.True(!strings.Contains(inst.BusURL(), "s3cret-pw"))
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	is.True(strings.Contains(logs.buf.String(), "bus connected: nats://app:")) // the URL is shown…
+	is.True(!strings.Contains(logs.buf.String(), "s3cret-pw"))                 // …without the password
 }
