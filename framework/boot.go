@@ -215,9 +215,11 @@ func (i *Instance) openBuses(ctx context.Context) error {
 		return fmt.Errorf("mega: bus %q (services.buses.%s): %w", wsc.Bus, wsc.Bus, err)
 	}
 	i.buses[wsc.Bus] = b
-	where := b.RedactedURL()
+	where := b.Conn().ConnectedUrlRedacted()
 	if b.Embedded() {
 		where = "embedded nats-server at " + where
+	} else if all := b.RedactedURL(); all != where {
+		where += " (of " + all + ")"
 	}
 	i.log.Info().Str("bus", wsc.Bus).Msg("bus connected: " + where)
 	return nil
