@@ -17,13 +17,14 @@
 #   FANOUT="raw mega mega-nats centrifuge"   servers in the fan-out scenario
 #   LATENCY_CLIENTS=1000 LATENCY_RATE=20     latency below saturation (fixed rate)
 #   IDLE_SIZES="10000"        idle connections (50000 needs ~4 GB and a high ulimit)
-#   IDLE="raw-reader mega mega-join centrifuge"
+#   IDLE="raw-reader mega mega-join centrifuge"   (also mega-events: join + presence frames, as the sample)
 #   CLUSTER_CLIENTS="30 999" CLUSTER_RATE=100  cross-instance: subscribers (light, loaded), broadcasts/s
 #   ROSTER_MEMBERS=1000 ROSTER_TTL=10s       roster: members on the instance that crashes or stops
 #   OUT=tmp/bench/<time>   where reports and tables go
-#   BEFORE=path/to/megaserver  adds the label "mega-before" (use it in FANOUT or
-#                          IDLE): a megaserver built from another commit, for
-#                          before/after figures of a framework change in one run
+#   BEFORE=path/to/megaserver  adds the labels "mega-before" and
+#                          "mega-events-before" (use them in FANOUT or IDLE): a
+#                          megaserver built from another commit, for before/after
+#                          figures of a framework change in one run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -84,6 +85,10 @@ start() {
     mega-join)  "$BIN/megaserver" --addr 127.0.0.1:8080 --join >>"$log" 2>&1 & PID=$!
                 URL='ws://127.0.0.1:8080/ws/chat?name=bench{i}' PROTO=mega STATS=http://127.0.0.1:8080/debug/mem ;;
     mega-before) "${BEFORE:?set BEFORE to a megaserver binary}" --addr 127.0.0.1:8080 >>"$log" 2>&1 & PID=$!
+                URL='ws://127.0.0.1:8080/ws/chat?name=bench{i}' PROTO=mega STATS=http://127.0.0.1:8080/debug/mem ;;
+    mega-events) "$BIN/megaserver" --addr 127.0.0.1:8080 --join --presence-events >>"$log" 2>&1 & PID=$!
+                URL='ws://127.0.0.1:8080/ws/chat?name=bench{i}' PROTO=mega STATS=http://127.0.0.1:8080/debug/mem ;;
+    mega-events-before) "${BEFORE:?set BEFORE to a megaserver binary}" --addr 127.0.0.1:8080 --join --presence-events >>"$log" 2>&1 & PID=$!
                 URL='ws://127.0.0.1:8080/ws/chat?name=bench{i}' PROTO=mega STATS=http://127.0.0.1:8080/debug/mem ;;
     centrifuge) "$BIN/centrifuge-bench" --addr 127.0.0.1:9002 >>"$log" 2>&1 & PID=$!
                 URL=ws://127.0.0.1:9002/connection/websocket PROTO=centrifuge STATS=http://127.0.0.1:9002/debug/mem ;;
