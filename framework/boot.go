@@ -30,11 +30,25 @@ import (
 
 // Main runs the apps as a process: it is the whole body of an app's main
 // function. It reads --config (default mega.yaml), boots, serves until
-// SIGINT or SIGTERM, shuts down gracefully and exits non-zero on failure.
+// SIGTERM or SIGINT, shuts down gracefully and exits non-zero on failure.
+// SIGTERM (an orchestrator stopping the process) drains first, see
+// Instance.Drain; SIGINT (Ctrl-C) stops without a drain, and a second one
+// ends the process at once.
 func Main(apps Apps) {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		signal.Reset(os.Interrupt, syscall.SIGTERM) // a second signal kills
+		if s == os.Interrupt {
+			cancel(ErrInterrupted)
+			return
+		}
+		cancel(errTerminated)
+	}()
 	err := Run(ctx, os.Args[1:], apps)
-	stop()
+	cancel(nil)
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, err)
@@ -43,9 +57,17 @@ func Main(apps Apps) {
 	}
 }
 
+// ErrInterrupted is the cause Main cancels Run's context with on SIGINT
+// (Ctrl-C): Run then shuts down without draining.
+var ErrInterrupted = errors.New("mega: interrupted")
+
+// errTerminated is the cause Main cancels Run's context with on SIGTERM.
+var errTerminated = errors.New("mega: terminated")
+
 // Run parses args (--config FILE), loads and validates the config, boots
-// the apps and serves until ctx ends, then shuts down within
-// server.shutdownTimeout.
+// the apps and serves until ctx ends, then drains (see Instance.Drain;
+// skipped when ctx was cancelled with cause ErrInterrupted) and shuts down,
+// both within server.shutdownTimeout.
 func Run(ctx context.Context, args []string, apps Apps) error {
 	fs := flag.NewFlagSet("app", flag.ContinueOnError)
 	path := fs.String("config", config.DefaultPath, "the config file to use")
@@ -70,7 +92,7 @@ func Run(ctx context.Context, args []string, apps Apps) error {
 	if serveErr != nil {
 		// Say why before shutting down, so "stopped" is the last line.
 		inst.log.Error().Err(serveErr).Msg("serving failed; shutting down")
-	} else {
+	} else if !errors.Is(context.Cause(ctx), ErrInterrupted) {
 		inst.Drain(sctx)
 	}
 	return errors.Join(serveErr, inst.Shutdown(sctx))

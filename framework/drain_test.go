@@ -83,3 +83,37 @@ logger: { level: error }
 		t.Fatal("Run did not return within shutdownTimeout")
 	}
 }
+
+// TestCtrlCStopsWithoutADrain: a Run cancelled with ErrInterrupted (what
+// Main does on SIGINT) closes at once instead of draining for drainDelay.
+func TestCtrlCStopsWithoutADrain(t *testing.T) {
+	is := is.New(t)
+	port := freePort(t)
+	path := filepath.Join(t.TempDir(), "mega.yaml")
+	is.NoErr(os.WriteFile(path, []byte(fmt.Sprintf(`
+server: { addr: "127.0.0.1:%d", shutdownTimeout: 20s, drainDelay: 10s }
+logger: { level: error }
+`, port)), 0o644))
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	errc := make(chan error, 1)
+	go func() { errc <- mega.Run(ctx, []string{"--config", path}, testApps) }()
+	srv := &megatest.Server{URL: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	natstest.WaitFor(t, 10*time.Second, "the process to be ready", func() bool {
+		resp, err := http.Get(srv.URL + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	ann, _ := dial(t, srv, "name=ann")
+	cancel(mega.ErrInterrupted)
+	is.Equal(ann.ExpectClose(t), mega.CloseGoingAway) // within megatest.Timeout (5s), well before the 10s drain
+	select {
+	case err := <-errc:
+		is.NoErr(err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run drained after an interrupt")
+	}
+}
