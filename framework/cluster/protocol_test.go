@@ -252,6 +252,7 @@ func TestStartWaitsForPeersState(t *testing.T) {
 	}
 	g.state(5, ms...) // what a retry by state request would get
 	release := make(chan struct{})
+	releaseOnce := sync.OnceFunc(func() { close(release) })
 	var wg sync.WaitGroup
 	_, err := g.nc.Subscribe("mega.ws.test.roster", func(m *nats.Msg) {
 		req, err := decodeRoster(m.Data)
@@ -272,13 +273,16 @@ func TestStartWaitsForPeersState(t *testing.T) {
 	})
 	is.NoErr(err)
 	is.NoErr(g.nc.Flush())
-	t.Cleanup(wg.Wait)
+	t.Cleanup(func() { releaseOnce(); wg.Wait() }) // a failure before the release must not hang
 
 	nc, err := nats.Connect(natstest.URL(s))
 	is.NoErr(err)
 	defer nc.Close()
 	h := hub.New()
-	c, err := New(nc, h, Options{App: "test", TTL: 5 * time.Second, SyncWait: 20 * time.Millisecond})
+	// SyncWait is how long Start waits for a first answer; it must be
+	// longer than the ghost takes to send its first chunk, even under -race
+	// on a loaded machine (a peer slower than that counts as absent).
+	c, err := New(nc, h, Options{App: "test", TTL: 5 * time.Second, SyncWait: 500 * time.Millisecond})
 	is.NoErr(err)
 	started := make(chan error, 1)
 	go func() {
@@ -287,14 +291,14 @@ func TestStartWaitsForPeersState(t *testing.T) {
 		started <- c.Start(ctx)
 	}()
 	// Well past SyncWait, Start still waits: the ghost's state is incomplete.
-	deadline := time.NewTimer(300 * time.Millisecond)
+	deadline := time.NewTimer(1500 * time.Millisecond)
 	select {
 	case err := <-started:
 		t.Fatalf("Start returned %v before the peer's state was complete", err)
 	case <-deadline.C:
 	}
 	is.True(!c.Ready())
-	close(release)
+	releaseOnce()
 	is.NoErr(<-started)
 	is.True(c.Ready())
 	is.Equal(len(h.List("/ns")), len(ms))
