@@ -103,6 +103,9 @@ func TestMetricsCountAKnownSequence(t *testing.T) {
 	ann, _ := dial(t, nodes[0], "name=ann")
 	bob, _ := dial(t, nodes[0], "name=bob")
 	ann.ExpectPresence(t, "join")
+	natstest.WaitFor(t, megatest.Timeout, "instance 1 to know ann and bob", func() bool {
+		return len(nodes[1].App.List("/ws/chat")) == 2 // else cid would get their joins too
+	})
 	cid, _ := dial(t, nodes[1], "name=cid")
 	ann.ExpectPresence(t, "join")
 	bob.ExpectPresence(t, "join")
