@@ -24,6 +24,12 @@ func (a *App) Broadcast(ns string, b Broadcast) error {
 	if m == nil {
 		return fmt.Errorf("%w: %q (mount a channel there with App.Channel)", ErrUnknownNamespace, ns)
 	}
+	return a.broadcast(m, b)
+}
+
+// broadcast encodes b once and sends it to mount m's namespace on every
+// instance: App.Broadcast and Presence.Broadcast.
+func (a *App) broadcast(m *mount, b Broadcast) error {
 	if b.Type == "" {
 		return fmt.Errorf("%w: a broadcast needs a Type", ErrInvalidMessage)
 	}
@@ -31,7 +37,7 @@ func (a *App) Broadcast(ns string, b Broadcast) error {
 	if err != nil {
 		return err
 	}
-	a.hub.Broadcast(ns, b.Channel, b.Except, frame)
+	a.hub.Broadcast(m.ns, b.Channel, b.Except, frame)
 	m.stats.broadcasts.Add(1)
 	return nil
 }

@@ -472,7 +472,7 @@ func (in *inspector) reply() InspectReply {
 	for _, a := range i.apps {
 		ia := InspectApp{Name: a.app.Name(), Namespaces: []InspectNamespace{}}
 		for _, s := range a.app.snapshot() {
-			ia.Namespaces = append(ia.Namespaces, InspectNamespace{Namespace: s.ns, Connections: s.conns, Members: s.members})
+			ia.Namespaces = append(ia.Namespaces, InspectNamespace{Namespace: s.m.ns, Connections: s.conns, Members: s.members})
 			ia.Connections += s.conns
 		}
 		ia.Cluster = InspectCluster{Roster: wsc.Roster.Driver, TTLSeconds: wsc.Roster.TTL.Seconds(), Peers: []string{}}

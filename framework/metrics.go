@@ -1,7 +1,8 @@
 package mega
 
 import (
-	"sort"
+	"slices"
+	"strings"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,7 +50,7 @@ type nsCounters struct {
 
 // nsSnapshot is one namespace's figures at a scrape.
 type nsSnapshot struct {
-	ns                                 string
+	m                                  *mount
 	conns                              int
 	received, delivered, bcasts, slows uint64
 	members                            int
@@ -58,31 +59,25 @@ type nsSnapshot struct {
 // snapshot reads every mounted namespace's counters, sorted by namespace.
 func (a *App) snapshot() []nsSnapshot {
 	a.mountMu.RLock()
-	byNS := make(map[*mount]*nsSnapshot, len(a.mounts))
 	out := make([]nsSnapshot, 0, len(a.mounts))
-	mounts := make([]*mount, 0, len(a.mounts))
 	for _, m := range a.mounts {
-		mounts = append(mounts, m)
+		out = append(out, nsSnapshot{m: m})
 	}
 	a.mountMu.RUnlock()
-	sort.Slice(mounts, func(i, j int) bool { return mounts[i].ns < mounts[j].ns })
-	for _, m := range mounts {
-		out = append(out, nsSnapshot{ns: m.ns})
-	}
-	for i, m := range mounts {
-		byNS[m] = &out[i]
+	slices.SortFunc(out, func(x, y nsSnapshot) int { return strings.Compare(x.m.ns, y.m.ns) })
+	at := make(map[*mount]*nsSnapshot, len(out))
+	for i := range out {
+		at[out[i].m] = &out[i]
 	}
 
+	// Under a.mu a connection is either live (counted here) or folded
+	// into its mount's totals by untrack, never both.
 	a.mu.Lock()
-	for _, m := range mounts {
-		s := byNS[m]
-		s.received, s.delivered = m.stats.received, m.stats.delivered
+	for _, s := range at {
+		s.received, s.delivered = s.m.stats.received, s.m.stats.delivered
 	}
 	for c := range a.conns {
-		s := byNS[c.mount]
-		if s == nil {
-			continue
-		}
+		s := at[c.mount] // every connection came through a mount
 		s.conns++
 		s.received += c.received.Load()
 		c.mu.Lock()
@@ -91,10 +86,9 @@ func (a *App) snapshot() []nsSnapshot {
 	}
 	a.mu.Unlock()
 
-	for _, m := range mounts {
-		s := byNS[m]
-		s.bcasts, s.slows = m.stats.broadcasts.Load(), m.stats.slow.Load()
-		s.members = a.hub.Count(m.ns)
+	for _, s := range at {
+		s.bcasts, s.slows = s.m.stats.broadcasts.Load(), s.m.stats.slow.Load()
+		s.members = a.hub.Count(s.m.ns)
 	}
 	return out
 }
@@ -121,12 +115,13 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for _, b := range c.apps {
 		name := b.app.Name()
 		for _, s := range b.app.snapshot() {
-			gauge(descConnections, s.conns, name, s.ns)
-			counter(descReceived, s.received, name, s.ns)
-			counter(descDeliveries, s.delivered, name, s.ns)
-			counter(descBroadcasts, s.bcasts, name, s.ns)
-			counter(descSlow, s.slows, name, s.ns)
-			gauge(descRoster, s.members, name, s.ns)
+			ns := s.m.ns
+			gauge(descConnections, s.conns, name, ns)
+			counter(descReceived, s.received, name, ns)
+			counter(descDeliveries, s.delivered, name, ns)
+			counter(descBroadcasts, s.bcasts, name, ns)
+			counter(descSlow, s.slows, name, ns)
+			gauge(descRoster, s.members, name, ns)
 		}
 		var st cluster.Stats // zeros without a cluster
 		if b.cluster != nil {

@@ -183,19 +183,7 @@ func (p *Presence) Users() []UserPresence {
 // App.Broadcast. To reach a sub-channel, b.Channel must be one the
 // recipients joined (Entry.Channels); a connection that has not joined
 // presence gets only broadcasts without a Channel.
-func (p *Presence) Broadcast(b Broadcast) error {
-	if b.Type == "" {
-		return fmt.Errorf("%w: a broadcast needs a Type", ErrInvalidMessage)
-	}
-	frame, err := encodeFrame(b.Type, b.Payload, "")
-	if err != nil {
-		return err
-	}
-	m := p.c.conn.mount
-	p.c.conn.app.hub.Broadcast(m.ns, b.Channel, b.Except, frame)
-	m.stats.broadcasts.Add(1)
-	return nil
-}
+func (p *Presence) Broadcast(b Broadcast) error { return p.c.conn.app.broadcast(p.c.conn.mount, b) }
 
 // DirectToUser sends msg to every session of userID, in every namespace of
 // the app, on every instance: App.DirectToUser.
