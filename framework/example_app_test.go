@@ -18,7 +18,7 @@ import (
 // broadcast to nobody.
 func ExampleApp_Broadcast() {
 	t := newExampleT()
-	defer t.done()
+	defer t.Done()
 
 	app := mega.NewApp("main")
 	app.Channel("/ws/chat", exampleChannel{}, mega.WithAuth(exampleUser))
@@ -57,7 +57,7 @@ func ExampleApp_Broadcast() {
 // error.
 func ExampleApp_DirectToUser() {
 	t := newExampleT()
-	defer t.done()
+	defer t.Done()
 
 	app := mega.NewApp("main")
 	app.Channel("/ws/chat", exampleChannel{}, mega.WithAuth(exampleUser))
@@ -89,7 +89,7 @@ func ExampleApp_DirectToUser() {
 // caller's copy: sort it as you need. Here ann has two tabs.
 func ExampleApp_List() {
 	t := newExampleT()
-	defer t.done()
+	defer t.Done()
 
 	app := mega.NewApp("main")
 	app.Channel("/ws/chat", exampleChannel{}, mega.WithAuth(exampleUser))

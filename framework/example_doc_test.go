@@ -43,7 +43,7 @@ func (Chat) OnMessage(ctx *mega.Ctx, msg mega.Message) error {
 // upgrade.
 func Example() {
 	t := newExampleT()
-	defer t.done()
+	defer t.Done()
 
 	app := mega.NewApp("main")
 	app.Channel("/ws/chat", Chat{}, mega.WithAuth(func(r *http.Request) (mega.User, error) {

@@ -14,7 +14,7 @@ import (
 // everyone but her.
 func ExamplePresence_Broadcast() {
 	t := newExampleT()
-	defer t.done()
+	defer t.Done()
 
 	r := mega.NewRouter()
 	mega.Handle(r, "say", func(ctx *mega.Ctx, text string) error {
@@ -53,7 +53,7 @@ func ExamplePresence_Broadcast() {
 // alerts, and bob's whisper reaches both; bob gets nothing back.
 func ExamplePresence_DirectToUser() {
 	t := newExampleT()
-	defer t.done()
+	defer t.Done()
 
 	r := mega.NewRouter()
 	type whisper struct{ To, Text string }
@@ -88,7 +88,7 @@ func ExamplePresence_DirectToUser() {
 // metadata at once.
 func ExamplePresence_Update() {
 	t := newExampleT()
-	defer t.done()
+	defer t.Done()
 
 	r := mega.NewRouter()
 	mega.Handle(r, "status", func(ctx *mega.Ctx, status string) error {

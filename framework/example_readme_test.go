@@ -64,7 +64,7 @@ func remind(app *mega.App) error {
 // is refused by the auth hook before the upgrade.
 func Example_readme() {
 	t := newExampleT()
-	defer t.done()
+	defer t.Done()
 
 	app := mega.NewApp("main")
 	app.Channel("/ws/lobby", Lobby{}, mega.WithAuth(lobbyUser), mega.WithPresenceEvents())

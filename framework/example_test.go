@@ -4,82 +4,22 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
-	"testing"
 
 	mega "github.com/megaframework/mega/framework"
+	"github.com/megaframework/mega/framework/internal/exampletest"
 	"github.com/megaframework/mega/framework/megatest"
 )
 
-// This file holds what the examples share: exampleT, a stand-in for the
+// This file holds what the examples share: newExampleT, a stand-in for the
 // *testing.T an Example does not get, and exampleChannel, the channel of
 // the Presence and App examples. The examples themselves start a real app
 // on loopback with megatest, dial real WebSocket clients and print what
 // those clients received, so `go test` checks every word of their output.
 
-// exampleT stands in for *testing.T in Examples, which get none, so that
-// megatest.Start and Server.Dial can be called from them. It implements
-// only what megatest calls: Helper, Cleanup, Fatalf, Errorf and Logf; the
-// embedded testing.TB is nil, so any other method panics. Every example
-// starts with
-//
-//	t := newExampleT()
-//	defer t.done()
-//
-// and done runs the cleanups, last registered first as testing does: the
-// clients close, then the app shuts down and its server closes, so no
-// goroutine outlives the example (TestMain checks that with goleak).
-//
-// Errorf and Fatalf print to standard output, where the example's
-// "Output:" comment does not expect them, so a failure fails the example;
-// Fatalf also stops it. Logf writes to standard error, which examples do
-// not compare.
-type exampleT struct {
-	testing.TB
-	cleanups []func()
-}
-
-// newExampleT returns an exampleT with no cleanups yet.
-func newExampleT() *exampleT { return &exampleT{} }
-
-// exampleFatal is the panic Fatalf stops an example with; done recovers it.
-type exampleFatal struct{}
-
-// Helper does nothing: example output has no file:line to improve.
-func (t *exampleT) Helper() {}
-
-// Cleanup registers f for done.
-func (t *exampleT) Cleanup(f func()) { t.cleanups = append(t.cleanups, f) }
-
-// Errorf prints the failure where the example's output is compared.
-func (t *exampleT) Errorf(format string, args ...any) {
-	fmt.Printf("ERROR: "+format+"\n", args...)
-}
-
-// Fatalf prints the failure and stops the example; done recovers.
-func (t *exampleT) Fatalf(format string, args ...any) {
-	fmt.Printf("FATAL: "+format+"\n", args...)
-	panic(exampleFatal{})
-}
-
-// Logf writes to standard error, which examples do not compare.
-func (t *exampleT) Logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, format+"\n", args...)
-}
-
-// done runs the cleanups, last first, and ends a Fatalf. It must be
-// deferred directly (defer t.done()) for its recover to work.
-func (t *exampleT) done() {
-	r := recover()
-	for i := len(t.cleanups) - 1; i >= 0; i-- {
-		t.cleanups[i]()
-	}
-	t.cleanups = nil
-	if _, fatal := r.(exampleFatal); r != nil && !fatal {
-		panic(r)
-	}
-}
+// newExampleT stands in for the *testing.T an Example does not get (see
+// package exampletest); every example defers its Done.
+func newExampleT() *exampletest.T { return exampletest.New() }
 
 // exampleChannel is the channel of the Presence and App examples. OnConnect
 // joins presence as the user the auth hook found, in the sub-channel named
@@ -134,7 +74,7 @@ func exampleUser(r *http.Request) (mega.User, error) {
 
 // exampleDial connects to path and waits for the welcome: the connection
 // has joined presence when it returns.
-func exampleDial(t *exampleT, srv *megatest.Server, path string) *megatest.Client {
+func exampleDial(t *exampletest.T, srv *megatest.Server, path string) *megatest.Client {
 	c := srv.Dial(t, path)
 	c.Expect(t, "welcome")
 	return c
@@ -143,7 +83,7 @@ func exampleDial(t *exampleT, srv *megatest.Server, path string) *megatest.Clien
 // exampleSync pushes a ping and waits for the pong. A connection's
 // messages are handled in order, so the server has handled everything c
 // sent before, and the local deliveries those handlers made are queued.
-func exampleSync(t *exampleT, c *megatest.Client) {
+func exampleSync(t *exampletest.T, c *megatest.Client) {
 	c.Push(t, "ping", nil)
 	c.Expect(t, "pong")
 }
@@ -152,7 +92,7 @@ func exampleSync(t *exampleT, c *megatest.Client) {
 // each client has it. Frames to one connection keep their order, so a
 // client has by then everything sent to it before the fence: what it has
 // not got, it will not get.
-func exampleFence(t *exampleT, app *mega.App, ns string, clients ...*megatest.Client) {
+func exampleFence(t *exampletest.T, app *mega.App, ns string, clients ...*megatest.Client) {
 	if err := app.Broadcast(ns, mega.Broadcast{Type: "fence"}); err != nil {
 		t.Fatalf("fence: %v", err)
 	}
@@ -164,7 +104,7 @@ func exampleFence(t *exampleT, app *mega.App, ns string, clients ...*megatest.Cl
 // exampleReceived takes every buffered frame of the given types from c and
 // describes them, type by type, e.g. `said "hi", shouted "dinner"`, or
 // "nothing".
-func exampleReceived(t *exampleT, c *megatest.Client, types ...string) string {
+func exampleReceived(t *exampletest.T, c *megatest.Client, types ...string) string {
 	var out []string
 	for _, typ := range types {
 		for range c.Count(typ) {
@@ -188,7 +128,7 @@ type exampleMember struct {
 // is before the upgrade. A request it refuses never becomes a WebSocket.
 func ExampleApp_Channel() {
 	t := newExampleT()
-	defer t.done()
+	defer t.Done()
 
 	app := mega.NewApp("main")
 	app.Channel("/ws/lobby", exampleChannel{},

@@ -3,13 +3,13 @@ package megatest_test
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	mega "github.com/megaframework/mega/framework"
+	"github.com/megaframework/mega/framework/internal/exampletest"
 	"github.com/megaframework/mega/framework/megatest"
 )
 
@@ -17,61 +17,9 @@ import (
 // each one must shut down its app and clients before it returns.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// exampleT stands in for the *testing.T an Example does not get, so the
-// examples can call megatest as a test does. It implements only what
-// megatest calls: Helper, Cleanup, Fatalf, Errorf and Logf; the embedded
-// testing.TB is nil, so any other method panics. In a test, pass t.
-//
-// done runs the cleanups, last registered first as testing does (the
-// clients close, then the app shuts down and the server closes); every
-// example defers it. Errorf and Fatalf print to standard output, which the
-// example's "Output:" comment does not expect, so a failure fails the
-// example; Fatalf also stops it.
-type exampleT struct {
-	testing.TB
-	cleanups []func()
-}
-
-// newExampleT returns an exampleT with no cleanups yet.
-func newExampleT() *exampleT { return &exampleT{} }
-
-// exampleFatal is the panic Fatalf stops an example with; done recovers it.
-type exampleFatal struct{}
-
-// Helper does nothing: example output has no file:line to improve.
-func (t *exampleT) Helper() {}
-
-// Cleanup registers f for done.
-func (t *exampleT) Cleanup(f func()) { t.cleanups = append(t.cleanups, f) }
-
-// Errorf prints the failure where the example's output is compared.
-func (t *exampleT) Errorf(format string, args ...any) {
-	fmt.Printf("ERROR: "+format+"\n", args...)
-}
-
-// Fatalf prints the failure and stops the example; done recovers.
-func (t *exampleT) Fatalf(format string, args ...any) {
-	fmt.Printf("FATAL: "+format+"\n", args...)
-	panic(exampleFatal{})
-}
-
-// Logf writes to standard error, which examples do not compare.
-func (t *exampleT) Logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, format+"\n", args...)
-}
-
-// done runs the cleanups, last first, and ends a Fatalf. It must be
-// deferred directly (defer t.done()) for its recover to work.
-func (t *exampleT) done() {
-	r := recover()
-	for i := len(t.cleanups) - 1; i >= 0; i-- {
-		t.cleanups[i]()
-	}
-	t.cleanups = nil
-	if _, fatal := r.(exampleFatal); r != nil && !fatal {
-		panic(r)
-	}
-}
+// newExampleT stands in for the *testing.T an Example does not get (see
+// package exampletest); every example defers its Done.
+func newExampleT() *exampletest.T { return exampletest.New() }
 
 // chat is the app under test in these examples: /ws/chat?name=NAME joins
 // presence as NAME, sends "welcome" and broadcasts chat.send as
@@ -121,7 +69,7 @@ func newChatApp() *mega.App {
 // example, run.
 func ExampleStart() {
 	t := newExampleT() // in a test: the test's t
-	defer t.done()
+	defer t.Done()
 	app := newChatApp()
 
 	srv := megatest.Start(t, app)
@@ -138,7 +86,7 @@ func ExampleStart() {
 // refusal instead, with the HTTP response.
 func ExampleServer_Dial() {
 	t := newExampleT()
-	defer t.done()
+	defer t.Done()
 	srv := megatest.Start(t, newChatApp())
 
 	ann := srv.Dial(t, "/ws/chat?name=ann")
@@ -161,7 +109,7 @@ func ExampleServer_Dial() {
 // ref, which an error frame about that message carries back.
 func ExampleClient_Push() {
 	t := newExampleT()
-	defer t.done()
+	defer t.Done()
 	srv := megatest.Start(t, newChatApp())
 	ann := srv.Dial(t, "/ws/chat?name=ann")
 	ann.Expect(t, "welcome")
@@ -182,7 +130,7 @@ func ExampleClient_Push() {
 // ExpectWithin returns an error instead of failing the test.
 func ExampleClient_Expect() {
 	t := newExampleT()
-	defer t.done()
+	defer t.Done()
 	srv := megatest.Start(t, newChatApp())
 	ann := srv.Dial(t, "/ws/chat?name=ann")
 	bob := srv.Dial(t, "/ws/chat?name=bob")
