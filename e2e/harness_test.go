@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/megaframework/mega/internal/testkit"
 )
 
 // Deadlines. Every wait polls a condition until its deadline; none sleeps
@@ -166,36 +166,12 @@ func eventually(timeout time.Duration, cond func() bool) bool {
 	}
 }
 
-// lockedBuffer collects a process's or a page's output for failure reports.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) Len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Len()
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // instance is one process of the app.
 type instance struct {
 	name string
 	port int
 	env  []string
-	log  *lockedBuffer
+	log  *testkit.Buffer
 
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when cmd has been waited for
@@ -213,7 +189,7 @@ func database(t *testing.T) string {
 func startInstance(t *testing.T, name, natsURL, db string) *instance {
 	t.Helper()
 	buildApp(t)
-	i := &instance{name: name, log: &lockedBuffer{}}
+	i := &instance{name: name, log: &testkit.Buffer{}}
 	t.Cleanup(func() {
 		i.kill()
 		if t.Failed() {
@@ -389,7 +365,7 @@ type tab struct {
 	name    string
 	ctx     context.Context
 	cancel  context.CancelFunc
-	console *lockedBuffer
+	console *testkit.Buffer
 	closed  bool
 }
 
@@ -398,7 +374,7 @@ type tab struct {
 func (b *browser) open(t *testing.T, name, url string) *tab {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(b.ctx)
-	tb := &tab{t: t, name: name, ctx: ctx, cancel: cancel, console: &lockedBuffer{}}
+	tb := &tab{t: t, name: name, ctx: ctx, cancel: cancel, console: &testkit.Buffer{}}
 	t.Cleanup(func() {
 		tb.close()
 		if t.Failed() {

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,26 +19,16 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"github.com/megaframework/mega/framework/config"
+	"github.com/megaframework/mega/internal/testkit"
 )
 
 // logLines is a concurrency-safe log sink that parses JSON log lines.
-type logLines struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
+type logLines struct{ testkit.Buffer }
 
 // find returns the log lines whose fields include every key=value of want.
 func (l *logLines) find(want map[string]any) []map[string]any {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(l.buf.Bytes()))
+	sc := bufio.NewScanner(strings.NewReader(l.String()))
 	for sc.Scan() {
 		var line map[string]any
 		if json.Unmarshal(sc.Bytes(), &line) != nil {
@@ -101,7 +90,7 @@ func waitLog(t *testing.T, logs *logLines, want map[string]any) map[string]any {
 			return got[0]
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no log line with %v in:\n%s", want, logs.buf.String())
+			t.Fatalf("no log line with %v in:\n%s", want, logs.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -299,8 +288,6 @@ services: { buses: { main: { driver: nats, url: "`+url+`" } } }
 wsCluster: { bus: main, roster: { driver: nats, ttl: 2s } }`)
 	waitLog(t, logs, map[string]any{"message": "cluster wired and synced"})
 	is.True(!strings.Contains(inst.BusURL(), "s3cret-pw"))
-	logs.mu.Lock()
-	defer logs.mu.Unlock()
-	is.True(strings.Contains(logs.buf.String(), "bus connected: nats://app:")) // the URL is shown…
-	is.True(!strings.Contains(logs.buf.String(), "s3cret-pw"))                 // …without the password
+	is.True(strings.Contains(logs.String(), "bus connected: nats://app:")) // the URL is shown…
+	is.True(!strings.Contains(logs.String(), "s3cret-pw"))                 // …without the password
 }

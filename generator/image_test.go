@@ -3,7 +3,6 @@
 package generator_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,7 +16,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,6 +24,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/megaframework/mega/generator"
+	"github.com/megaframework/mega/internal/testkit"
 )
 
 // TestImageBuildsWithoutTheCheckout does what `task image` and the image do,
@@ -320,7 +319,7 @@ func freePort(t *testing.T) int {
 // process is a child process; done closes when it has exited, with err.
 type process struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testkit.Buffer
 	done chan struct{}
 	err  error
 }
@@ -329,7 +328,7 @@ type process struct {
 // it if it still runs and waits for it, so no process outlives the test.
 func startProcess(t *testing.T, dir string, env map[string]string, bin string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(bin), out: &syncBuffer{}, done: make(chan struct{})}
+	p := &process{cmd: exec.Command(bin), out: &testkit.Buffer{}, done: make(chan struct{})}
 	p.cmd.Dir = dir
 	for k, v := range env {
 		p.cmd.Env = append(p.cmd.Env, k+"="+v)
@@ -415,22 +414,4 @@ func fetch(ctx context.Context, method, url, body string) (int, string, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b), err
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's output and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

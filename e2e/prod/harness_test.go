@@ -3,7 +3,6 @@
 package prod_test
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -22,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/megaframework/mega/internal/testkit"
 )
 
 // Deadlines of the harness. Every wait polls a condition until its
@@ -97,36 +98,18 @@ func build(t *testing.T) {
 
 // ---- processes ---------------------------------------------------------
 
-// lockedBuffer collects a process's output for failure reports.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // proc is one child process in a process group of its own.
 type proc struct {
 	name   string
 	cmd    *exec.Cmd
-	log    *lockedBuffer
+	log    *testkit.Buffer
 	exited chan struct{} // closed once cmd has been waited for
 }
 
 // startProc starts bin in a new process group. When the test ends the
 // whole group is killed (also when the test failed), and the output is
 // shown if the test failed.
-func startProc(t *testing.T, name, bin string, args, env []string, log *lockedBuffer) (*proc, error) {
+func startProc(t *testing.T, name, bin string, args, env []string, log *testkit.Buffer) (*proc, error) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -358,7 +341,7 @@ func (n *natsNode) connections() ([]string, error) {
 // A start that loses a port race is tried again on other ports.
 func startNATSCluster(t *testing.T) []*natsNode {
 	t.Helper()
-	log := &lockedBuffer{}
+	log := &testkit.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() || showLogs {
 			t.Logf("nats-server output:\n%s", tail(log.String(), 8000))
@@ -378,7 +361,7 @@ func startNATSCluster(t *testing.T) []*natsNode {
 	}
 }
 
-func tryNATSCluster(t *testing.T, log *lockedBuffer) ([]*natsNode, error) {
+func tryNATSCluster(t *testing.T, log *testkit.Buffer) ([]*natsNode, error) {
 	var taken []int
 	nodes := make([]*natsNode, 3)
 	for i := range nodes {
@@ -450,7 +433,7 @@ type appProc struct {
 	name    string
 	port    int
 	natsURL string
-	log     *lockedBuffer
+	log     *testkit.Buffer
 	proc    *proc
 	conn    string // its NATS connection's name, "mega/main/<instance id>"
 }
@@ -473,7 +456,7 @@ func newApp(t *testing.T, name string, nodes []*natsNode, first int, taken []int
 			urls = append(urls, n.URL())
 		}
 	}
-	a := &appProc{name: name, port: freePort(t, taken), natsURL: strings.Join(urls, ","), log: &lockedBuffer{}}
+	a := &appProc{name: name, port: freePort(t, taken), natsURL: strings.Join(urls, ","), log: &testkit.Buffer{}}
 	t.Cleanup(func() {
 		if t.Failed() || showLogs {
 			t.Logf("output of app %s (port %d):\n%s", a.name, a.port, tail(a.log.String(), 8000))

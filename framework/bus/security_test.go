@@ -1,7 +1,6 @@
 package bus_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -15,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,6 +27,7 @@ import (
 
 	"github.com/megaframework/mega/framework/bus"
 	"github.com/megaframework/mega/framework/natstest"
+	"github.com/megaframework/mega/internal/testkit"
 )
 
 // serverName is the only name on the test servers' certificates: the
@@ -420,24 +419,6 @@ func TestSettingsCheckedBeforeConnecting(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for the callback goroutine and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
 // switchAuth accepts the token "tok-s3cr3t" while accept is true, and
 // counts refusals.
 type switchAuth struct {
@@ -462,7 +443,7 @@ func TestReconnectsWhileRefused(t *testing.T) {
 	auth := &switchAuth{}
 	auth.accept.Store(true)
 	s := startServer(t, &server.Options{CustomClientAuthentication: auth})
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	reconnected := make(chan struct{}, 1)
 	b := open(t, bus.Options{
 		URL:         strings.Replace(s.ClientURL(), "nats://", "nats://tok-s3cr3t@", 1),

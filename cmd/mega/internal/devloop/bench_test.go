@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/megaframework/mega/internal/testkit"
 )
 
 // BenchmarkSaveToServing measures what a developer waits for: from saving
@@ -118,7 +120,7 @@ func median(ds []time.Duration) time.Duration {
 // debounce.
 func startDevB(b *testing.B, dir string) *devRun {
 	b.Helper()
-	out := &syncBuffer{}
+	out := &testkit.Buffer{}
 	port := freePorts(b, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

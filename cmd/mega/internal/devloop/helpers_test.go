@@ -3,7 +3,6 @@
 package devloop
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -134,24 +133,6 @@ func (f *fakeBuild) build(out string) func(ctx context.Context) buildResult {
 		}
 		return buildResult{ok: true, took: time.Since(start)}
 	}
-}
-
-// syncBuffer collects output written from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // waitFor polls cond until it holds, failing after timeout.

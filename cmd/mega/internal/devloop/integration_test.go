@@ -24,6 +24,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
 	"github.com/matryer/is"
+	"github.com/megaframework/mega/internal/testkit"
 )
 
 // The integration tests run the real loop (go build, the embedded NATS,
@@ -156,7 +157,7 @@ func copyTree(t testing.TB, src, dst string) {
 type devRun struct {
 	dir  string
 	port int
-	out  *syncBuffer
+	out  *testkit.Buffer
 	stop func() error
 }
 
@@ -168,7 +169,7 @@ func startDev(t *testing.T, opts Options) *devRun {
 // startDevIn runs mega dev on the app in dir.
 func startDevIn(t *testing.T, dir string, opts Options) *devRun {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &testkit.Buffer{}
 	port := freePorts(t, max(opts.Instances, 1))
 	opts.Dir, opts.Port, opts.Out = dir, port, out
 	if opts.Delay == 0 {
@@ -499,7 +500,7 @@ func startMegaCLI(t *testing.T) (cmd *exec.Cmd, exited chan error, d *devRun, ap
 	}
 	dir := copyFixture(t)
 	port := freePorts(t, 2)
-	out := &syncBuffer{}
+	out := &testkit.Buffer{}
 	cmd = exec.Command(bin, "dev", "--instances", "2", "--port", strconv.Itoa(port), "--dir", dir)
 	cmd.Env = setEnv(os.Environ(), "NATS_URL", "")
 	cmd.Stdout, cmd.Stderr = out, out

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/matryer/is"
+	"github.com/megaframework/mega/internal/testkit"
 	"github.com/nats-io/nats.go"
 )
 
@@ -20,7 +21,7 @@ import (
 type loopRun struct {
 	s       *supervisor
 	fb      *fakeBuild
-	out     *syncBuffer
+	out     *testkit.Buffer
 	changes chan Batch
 	port    int
 	stop    func()
@@ -32,7 +33,7 @@ func startLoop(t *testing.T, opts Options, fb *fakeBuild) *loopRun {
 	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module fake\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out := &syncBuffer{}
+	out := &testkit.Buffer{}
 	opts.Dir, opts.Out = dir, out
 	if opts.Port == 0 {
 		opts.Port = freePorts(t, max(opts.Instances, 1))
