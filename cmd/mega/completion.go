@@ -204,10 +204,7 @@ _%[1]s() {
         case "$cmdpath $w" in
 `, root.path)
 	writeTransitions(w, root, func(pattern, path string) string {
-		var quoted []string
-		for p := range strings.SplitSeq(pattern, "|") {
-			quoted = append(quoted, sq(p))
-		}
+		quoted := sqAll(strings.Split(pattern, "|"))
 		return fmt.Sprintf("        %s) cmdpath=%s ;;\n", strings.Join(quoted, " | "), sq(path))
 	})
 	fmt.Fprint(w, `        esac
@@ -254,10 +251,7 @@ _%[1]s() {
         case "$cmdpath $w" in
 `, root.path)
 	writeTransitions(w, root, func(pattern, path string) string {
-		var quoted []string
-		for p := range strings.SplitSeq(pattern, "|") {
-			quoted = append(quoted, sq(p))
-		}
+		quoted := sqAll(strings.Split(pattern, "|"))
 		return fmt.Sprintf("        (%s) cmdpath=%s ;;\n", strings.Join(quoted, "|"), sq(path))
 	})
 	fmt.Fprint(w, `        esac
@@ -374,4 +368,13 @@ complete -c %[1]s -f
 			fmt.Fprintf(w, "complete -c %s -n %s %s -d %s\n", root.path, cond, strings.Join(opts, " "), fishQuote(f.usage))
 		}
 	})
+}
+
+// sqAll single-quotes every word for the shell.
+func sqAll(words []string) []string {
+	out := make([]string, len(words))
+	for i, w := range words {
+		out[i] = sq(w)
+	}
+	return out
 }
