@@ -167,3 +167,24 @@ func rss() string {
 	}
 	return "unknown"
 }
+
+// TestPresenceCountAcrossInstances: a count-only channel sends
+// presence.count with the cluster-wide member count instead of members.
+func TestPresenceCountAcrossInstances(t *testing.T) {
+	is := is.New(t)
+	counted := mega.Apps{"main": func(env *mega.Env) (*mega.App, error) {
+		app := env.NewApp()
+		app.Channel("/ws/chat", newChat(), mega.WithAuth(auth), mega.WithPresenceCount(20*time.Millisecond))
+		return app, nil
+	}}
+	nodes := megatest.BootCluster(t, 2, counted, "")
+	watcher, _ := dial(t, nodes[0], "name=watcher")
+	for i := range 5 {
+		dial(t, nodes[1], fmt.Sprintf("name=u%d", i))
+	}
+	natstest.WaitFor(t, megatest.Timeout, "a presence.count of 6 on instance 0", func() bool {
+		return watcher.PresenceCount() == 6 // the watcher and 5 members of the other instance
+	})
+	is.Equal(watcher.Count("presence.join"), 0) // counts, not members
+	is.Equal(watcher.Count("presence.diff"), 0)
+}
