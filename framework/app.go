@@ -50,6 +50,8 @@ type mount struct {
 	ns             string
 	channel        Channel
 	auth           AuthFunc
+	authorize      AuthorizeFunc
+	system         map[string]systemHandler // message types the framework serves (system.go)
 	presenceFrames bool
 	presenceBatch  time.Duration // interval of presence.diff batches; < 0: none
 	presenceCount  time.Duration // > 0: count-only presence, at most once per this

@@ -3,6 +3,7 @@ package mega
 import (
 	"errors"
 	"net/http"
+	"time"
 )
 
 // User is the identity a connection acts as. It comes from the server side
@@ -12,6 +13,12 @@ type User struct {
 	ID string
 	// Attrs holds extra facts the auth hook found, e.g. a display name.
 	Attrs map[string]string
+	// ExpiresAt is when the credentials the user was proven with run out,
+	// e.g. a token's expiry; zero means never. An upgrade whose user has
+	// already expired is refused with 401; an open connection is closed
+	// with CloseTokenExpired (4001) at that time unless the client renewed
+	// them with token.refresh (see WithTokenRefresh).
+	ExpiresAt time.Time
 }
 
 // AuthFunc resolves the user of a WebSocket request before the upgrade.

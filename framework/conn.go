@@ -51,7 +51,8 @@ type conn struct {
 	closeReason string
 	workers     sync.WaitGroup
 
-	ping *time.Timer
+	ping   *time.Timer
+	expiry *time.Timer // closes with 4001 when the user's credentials run out (system.go)
 
 	// rate limiter: a token bucket refilled at MessagesPerSecond.
 	tokens float64
@@ -78,6 +79,10 @@ func (a *App) serveChannel(w http.ResponseWriter, r *http.Request, m *mount) {
 			return
 		}
 		user = u
+		if !user.ExpiresAt.IsZero() && !time.Now().Before(user.ExpiresAt) {
+			http.Error(w, "credentials expired", http.StatusUnauthorized)
+			return
+		}
 	}
 	c := &conn{app: a, mount: m, limits: &limits, ip: clientIP(r), userID: user.ID, tokens: float64(limits.Burst), last: time.Now()}
 	if err := a.track(c); err != nil {
@@ -147,6 +152,7 @@ func (c *conn) run(r *http.Request, user User) {
 	c.ctx.Presence = &Presence{c: c.ctx}
 	c.hc = a.hub.Attach(m.ns, c)
 	c.ping = time.AfterFunc(c.limits.PingInterval, c.keepalive)
+	c.armExpiry(user.ExpiresAt)
 
 	reason := c.serve()
 	cancel() // ends a keepalive ping in flight and tells handlers the connection is gone
@@ -168,6 +174,8 @@ func (c *conn) serve() error {
 		switch {
 		case errors.As(err, &ce):
 			code, reason = ce.Code, ce.Reason
+		case errors.Is(err, ErrForbidden):
+			code, reason = CloseForbidden, "forbidden"
 		case errors.As(err, &e):
 			reason = e.Message
 		case errors.Is(err, errPanic):
@@ -237,7 +245,12 @@ func (c *conn) handle(typ websocket.MessageType, data []byte) {
 	c.mu.Lock()
 	c.busy = true
 	c.mu.Unlock()
-	err := c.safely("OnMessage", func() error { return c.mount.channel.OnMessage(c.ctx, msg) })
+	var err error
+	if h := c.mount.system[msg.Type]; h != nil {
+		err = c.safely(msg.Type, func() error { return h(c, msg) })
+	} else {
+		err = c.safely("OnMessage", func() error { return c.mount.channel.OnMessage(c.ctx, msg) })
+	}
 	c.replyError(err, msg)
 	c.mu.Lock()
 	c.busy = false
@@ -481,6 +494,9 @@ const closeWait = 2 * time.Second
 func (c *conn) shutdown() {
 	c.mu.Lock()
 	c.closed = true // a flushing close in progress keeps its queue
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
 	c.mu.Unlock()
 	c.ping.Stop()
 	done := make(chan struct{})

@@ -19,7 +19,7 @@ type Ctx struct {
 	conn *conn
 	id   string
 	req  *http.Request
-	user User
+	user User // under stateMu: a token refresh replaces it
 	log  zerolog.Logger
 
 	stateMu sync.Mutex
@@ -38,9 +38,20 @@ func (c *Ctx) ConnID() string { return c.id }
 // Namespace returns the namespace (WebSocket path) of the connection.
 func (c *Ctx) Namespace() string { return c.conn.mount.ns }
 
-// User returns the identity the auth hook resolved; it is empty without an
-// auth hook.
-func (c *Ctx) User() User { return c.user }
+// User returns the identity the auth hook resolved (or the latest
+// token.refresh proved); it is empty without an auth hook.
+func (c *Ctx) User() User {
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	return c.user
+}
+
+// setUser replaces the user after a token refresh.
+func (c *Ctx) setUser(u User) {
+	c.stateMu.Lock()
+	c.user = u
+	c.stateMu.Unlock()
+}
 
 // Log returns the connection's logger, carrying app, namespace, connection
 // and user fields.

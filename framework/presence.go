@@ -80,23 +80,29 @@ type Presence struct {
 }
 
 // Join maps the connection to an identity and registers it in the roster
-// of the namespace, visible on every instance.
+// of the namespace, visible on every instance. With WithAuthorize, every
+// sub-channel of e.Channels must be allowed, or Join fails with an error
+// matching ErrForbidden and nothing changes.
 func (p *Presence) Join(e Entry) error {
 	c := p.c
 	limits := c.conn.limits
+	user := c.User()
 	if e.UserID == "" {
-		e.UserID = c.user.ID
+		e.UserID = user.ID
 	}
 	switch {
 	case e.UserID == "":
 		return fmt.Errorf("%w: a user id is required (set Entry.UserID or use an auth hook)", ErrInvalidEntry)
-	case c.user.ID != "" && e.UserID != c.user.ID:
+	case user.ID != "" && e.UserID != user.ID:
 		return fmt.Errorf("%w: user id %q differs from the authenticated user", ErrInvalidEntry, e.UserID)
 	case len(e.Channels) > limits.MaxChannels:
 		return fmt.Errorf("%w: %d sub-channels, at most %d allowed", ErrInvalidEntry, len(e.Channels), limits.MaxChannels)
 	}
 	meta, err := p.encodeMeta(e.Metadata)
 	if err != nil {
+		return err
+	}
+	if err := c.authorizeChannels(e.Channels); err != nil {
 		return err
 	}
 	if e.SessionID == "" {
