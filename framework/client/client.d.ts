@@ -6,7 +6,48 @@ export interface Frame<P = unknown> {
   type: string;
   payload?: P;
   ref?: string;
+  /** Frames of a history-enabled channel: the sub-channel, e.g. the room. */
+  channel?: string;
+  /** Frames of a history-enabled channel: changes only when the history was lost. */
+  epoch?: string;
+  /** Frames of a history-enabled channel: grows with every message of the channel. */
+  offset?: number;
 }
+
+/** Where a channel's history stands: the last frame seen. */
+export interface Position {
+  epoch: string;
+  offset: number;
+}
+
+/** The reply to history(): the last messages, oldest first, and the position they end at. */
+export interface HistoryResult<P = any> extends Position {
+  channel: string;
+  messages: Frame<P>[];
+}
+
+export interface HistoryOptions extends RequestOptions {
+  /** How many messages at most (default: the server's). */
+  limit?: number;
+}
+
+/**
+ * How the recovery of one channel after a (re)connect went. recovered false:
+ * messages may be missing (the position is older than the history, of another
+ * epoch, or the request failed: error); reload the channel with history().
+ */
+export interface RecoveredEvent {
+  channel: string;
+  recovered: boolean;
+  /** The server's position after the recovery (absent when error is set). */
+  epoch?: string;
+  offset?: number;
+  /** Why the recovery request failed ("forbidden", "unavailable", "timeout", ...). */
+  error?: MegaError;
+}
+
+/** What a token function returns: a token, or one with its expiry (RFC 3339, Date or ms). */
+export type TokenResult = string | { token: string; expiresAt?: string | Date | number | null } | null | undefined;
 
 /** Connection state of a Socket. */
 export type State = "connecting" | "connected" | "reconnecting" | "offline";
@@ -33,6 +74,8 @@ export interface BackoffPolicy {
 
 export declare const DEFAULT_BACKOFF: Readonly<BackoffPolicy>;
 export declare const CLOSE_GOING_AWAY: 1001;
+/** The server closes a connection whose token expired with 4001. */
+export declare const CLOSE_TOKEN_EXPIRED: 4001;
 
 /** How a connection ended. */
 export interface CloseInfo {
@@ -115,8 +158,19 @@ export interface SocketOptions {
   timers?: { setTimeout(fn: () => void, ms: number): unknown; clearTimeout(t: unknown): void };
   /** Random numbers in [0, 1) for jitter (default Math.random). */
   random?: () => number;
+  /** Wall clock in ms since 1970, for token expiry (default Date.now). */
+  now?: () => number;
   /** Do not connect until reconnect() is called. */
   lazy?: boolean;
+  /**
+   * Sent as ?token= on every (re)connect. A function is asked for a token
+   * before a connection when there is none usable, and before the current
+   * one expires (it is then sent with token.refresh). No token from it, or a
+   * string token closed with 4001, leaves the socket offline.
+   */
+  token?: string | (() => TokenResult | Promise<TokenResult>);
+  /** false: do not send history.recover after a reconnect (default true). */
+  recover?: boolean;
 }
 
 export interface RequestOptions {
@@ -140,6 +194,18 @@ export declare class Socket {
   send(type: string, payload?: unknown, ref?: string): boolean;
   /** Sends with a fresh ref; resolves with the reply's payload, rejects with MegaError. */
   request<R = any>(type: string, payload?: unknown, options?: RequestOptions): Promise<R>;
+  /** history.get: the last messages of channel; moves its position to the reply's when newer. */
+  history<P = any>(channel: string, options?: HistoryOptions): Promise<HistoryResult<P>>;
+  /** The last position seen on channel. */
+  position(channel: string): Position | undefined;
+  /** Sets channel's position (e.g. one saved before a reload); the next connection recovers from it. */
+  track(channel: string, position: Position): void;
+  /** Drops channel's position (every position without an argument): no longer recovered. */
+  forget(channel?: string): void;
+  /** Calls fn for every recovery after a (re)connect. Returns an unsubscribe function. */
+  onRecovered(fn: (event: RecoveredEvent) => void): () => void;
+  /** token.refresh: renews the connection's credentials; later reconnects use token. */
+  refreshToken(token: string, options?: RequestOptions): Promise<{ expiresAt: Date | null }>;
   /** Drops the connection and connects again now with a fresh backoff (also after close()). */
   reconnect(): void;
   /** Ends the connection for good; state becomes "offline". */

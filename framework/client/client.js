@@ -1,5 +1,6 @@
 // mega browser client: one WebSocket with reconnection, request/reply by
-// ref, and a presence list kept in sync with the server's roster.
+// ref, message history with recovery after a reconnect, token refresh, and
+// a presence list kept in sync with the server's roster.
 //
 // An ES module with no dependencies and no build step. Every mega app
 // serves it at /_mega/client.js (types at /_mega/client.d.ts):
@@ -33,7 +34,14 @@ export const DEFAULT_BACKOFF = Object.freeze({
 
 /** Close codes after which the client waits longer (see DEFAULT_BACKOFF). */
 export const CLOSE_GOING_AWAY = 1001;
+/** Close code of a connection whose token expired (see the token option). */
+export const CLOSE_TOKEN_EXPIRED = 4001;
 const PENALTY_CODES = new Set([1008, 1011, 4008, 4029]);
+
+// A token is refreshed a quarter of its remaining lifetime before it
+// expires, and at least this long before (ms).
+const TOKEN_MARGIN = 30000;
+const MAX_TIMEOUT = 2 ** 31 - 1; // ms: the longest setTimeout browsers honour
 
 /**
  * MegaError is how a request fails. code is the server's error code
@@ -160,7 +168,21 @@ export function connect(url, options = {}) {
  *              (default globalThis when it has them)
  *   timers     {setTimeout, clearTimeout} (default the global ones)
  *   random     () => number in [0, 1) for jitter (default Math.random)
+ *   now        () => ms since 1970 (default Date.now), for token expiry
  *   lazy       true: do not connect until reconnect() is called
+ *   token      a string, or a function returning a string or
+ *              {token, expiresAt} (or a promise of one), sent as ?token=
+ *              on every (re)connect; a function is also called to refresh
+ *              the token over the socket before it expires, and after the
+ *              server closed with 4001. A function returning no token (or
+ *              a string token closed with 4001) leaves the socket offline.
+ *   recover    false: do not recover positions after a reconnect (default
+ *              true; duplicates are dropped either way)
+ *
+ * History: for every frame carrying channel, epoch and offset the socket
+ * keeps the last position of that channel and drops frames at or below it
+ * (duplicates). After every (re)connect it sends history.recover for each
+ * known position and reports the outcome to onRecovered listeners.
  */
 export class Socket {
   #url;
@@ -170,6 +192,8 @@ export class Socket {
   #win;
   #timers;
   #random;
+  #now;
+  #provider = null; // the token function, or null
 
   #ws = null; // the current WebSocket, or null
   #state = "offline";
@@ -181,6 +205,12 @@ export class Socket {
   #pending = new Map(); // ref -> {resolve, reject, timer}
   #listeners = new Map(); // type -> Listeners
   #stateListeners = new Listeners();
+  #gen = 0; // bumped whenever a connection attempt is abandoned
+  #token = null; // {value, expiresAt, refreshAt} (ms; Infinity: never), or null
+  #tokenTimer = null;
+  #positions = new Map(); // channel -> {epoch, offset}
+  #recoveredListeners = new Listeners();
+  #listening = false; // online/offline listeners are on the window
   #onOnline = () => this.#browserOnline();
   #onOffline = () => this.#browserOffline();
 
@@ -193,10 +223,10 @@ export class Socket {
     this.#win = options.window !== undefined ? options.window : globalThis;
     this.#timers = options.timers || { setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (t) => clearTimeout(t) };
     this.#random = options.random || Math.random;
-    if (this.#win && typeof this.#win.addEventListener === "function") {
-      this.#win.addEventListener("online", this.#onOnline);
-      this.#win.addEventListener("offline", this.#onOffline);
-    }
+    this.#now = options.now || Date.now;
+    if (typeof options.token === "function") this.#provider = options.token;
+    else if (options.token !== undefined && options.token !== null) this.#setToken(options.token);
+    this.#listen(true);
     if (!options.lazy) this.#open("connecting");
   }
 
@@ -267,18 +297,86 @@ export class Socket {
    * after close().
    */
   request(type, payload, options = {}) {
-    const ref = this.#nextRef();
+    return new Promise((resolve, reject) => this.#call(type, payload, options, resolve, reject));
+  }
+
+  /**
+   * history asks for the last messages of channel (history.get) and
+   * resolves with {channel, epoch, offset, messages}: messages are whole
+   * frames, oldest first. The reply's position becomes the channel's
+   * position when it is newer, so that a later reconnect recovers from
+   * there and live frames the reply already holds are dropped. Rejects
+   * like request().
+   */
+  history(channel, options = {}) {
     return new Promise((resolve, reject) => {
-      if (this.#closed) return reject(new MegaError("closed", "mega: socket is closed", { ref }));
-      if (!this.send(type, payload, ref)) {
-        return reject(new MegaError("disconnected", "mega: not connected", { ref }));
-      }
-      const ms = options.timeout ?? this.#opts.timeout ?? 10000;
-      const timer = this.#timers.setTimeout(() => {
-        this.#pending.delete(ref);
-        reject(new MegaError("timeout", `mega: no reply to ${type} within ${ms} ms`, { ref }));
-      }, ms);
-      this.#pending.set(ref, { resolve, reject, timer });
+      if (typeof channel !== "string" || channel === "") throw new TypeError("mega: history: channel must be a non-empty string");
+      const payload = { channel };
+      if (options.limit !== undefined) payload.limit = options.limit;
+      const done = (p) => {
+        const reply = { ...(p || {}), channel: (p && p.channel) || channel };
+        if (!Array.isArray(reply.messages)) reply.messages = [];
+        if (isPosition(reply.epoch, reply.offset)) this.#advance(reply.channel, reply.epoch, reply.offset);
+        resolve(reply);
+      };
+      this.#call("history.get", payload, options, done, reject);
+    });
+  }
+
+  /** position returns the last {epoch, offset} seen on channel, or undefined. */
+  position(channel) {
+    const p = this.#positions.get(channel);
+    return p ? { ...p } : undefined;
+  }
+
+  /**
+   * track sets the position of channel (e.g. one saved before a page
+   * reload), so that the next connection recovers from there.
+   */
+  track(channel, position) {
+    if (typeof channel !== "string" || channel === "") throw new TypeError("mega: track: channel must be a non-empty string");
+    if (!position || !isPosition(position.epoch, position.offset)) {
+      throw new TypeError("mega: track: position must be {epoch: string, offset: number}");
+    }
+    this.#positions.set(channel, { epoch: position.epoch, offset: position.offset });
+  }
+
+  /**
+   * forget drops the position of channel (of every channel without an
+   * argument): it is no longer recovered after a reconnect. Call it when
+   * leaving a room; its next frame starts a new position.
+   */
+  forget(channel) {
+    if (channel === undefined) this.#positions.clear();
+    else this.#positions.delete(channel);
+  }
+
+  /**
+   * onRecovered calls fn({channel, recovered, epoch, offset, error}) for
+   * every recovery after a (re)connect. recovered false (the position is
+   * older than the history, from another epoch, or the request failed:
+   * error) means messages may be missing: reload the channel with
+   * history(). Returns a function that unsubscribes.
+   */
+  onRecovered(fn) {
+    return this.#recoveredListeners.add(fn);
+  }
+
+  /**
+   * refreshToken sends token.refresh {token} and resolves with
+   * {expiresAt} (a Date, or null when the token does not expire). The
+   * token is then the one later reconnects use. Rejects like request(),
+   * with code "unauthorized" for a refused token.
+   */
+  refreshToken(token, options = {}) {
+    return new Promise((resolve, reject) => {
+      if (typeof token !== "string" || token === "") throw new TypeError("mega: refreshToken: token must be a non-empty string");
+      const done = (p) => {
+        const expiresAt = p && p.expiresAt ? new Date(p.expiresAt) : null;
+        this.#setToken({ token, expiresAt });
+        resolve({ expiresAt });
+      };
+      this.#call("token.refresh", { token }, options, done, reject);
     });
   }
 
@@ -290,6 +388,7 @@ export class Socket {
   reconnect() {
     this.#closed = false;
     this.#attempt = 0;
+    this.#listen(true);
     this.#drop(4000, "reconnect");
     this.#open("connecting");
   }
@@ -299,25 +398,129 @@ export class Socket {
     this.#closed = true;
     this.#rejectAll("closed", "mega: socket closed");
     this.#drop(code, reason);
+    this.#timers.clearTimeout(this.#tokenTimer);
+    this.#tokenTimer = null;
     this.#setState("offline", { attempt: this.#attempt });
-    if (this.#win && typeof this.#win.removeEventListener === "function") {
-      this.#win.removeEventListener("online", this.#onOnline);
-      this.#win.removeEventListener("offline", this.#onOffline);
-    }
+    this.#listen(false);
   }
 
   // ---- internals -----------------------------------------------------
+
+  #listen(on) {
+    const w = this.#win;
+    if (on === this.#listening || !w || typeof w.addEventListener !== "function") return;
+    this.#listening = on;
+    const method = on ? "addEventListener" : "removeEventListener";
+    if (typeof w[method] !== "function") return;
+    w[method]("online", this.#onOnline);
+    w[method]("offline", this.#onOffline);
+  }
 
   #nextRef() {
     this.#refSeq += 1;
     return this.#refSeq.toString(36);
   }
 
+  // #call sends a request and calls resolve(payload) or reject(MegaError)
+  // exactly once. A reply is handled synchronously, before the frames that
+  // follow it are dispatched.
+  #call(type, payload, options, resolve, reject) {
+    const ref = this.#nextRef();
+    if (this.#closed) return reject(new MegaError("closed", "mega: socket is closed", { ref }));
+    if (!this.send(type, payload, ref)) {
+      return reject(new MegaError("disconnected", "mega: not connected", { ref }));
+    }
+    const ms = (options && options.timeout) ?? this.#opts.timeout ?? 10000;
+    const timer = this.#timers.setTimeout(() => {
+      this.#pending.delete(ref);
+      reject(new MegaError("timeout", `mega: no reply to ${type} within ${ms} ms`, { ref }));
+    }, ms);
+    this.#pending.set(ref, { resolve, reject, timer });
+  }
+
   #resolveURL() {
     const p = this.#opts.params;
-    const params = typeof p === "function" ? p() : p;
+    let params = typeof p === "function" ? p() : p;
+    if (this.#token) params = { ...(params || {}), token: this.#token.value };
     const loc = this.#win && this.#win.location;
     return wsURL(this.#url, params, loc && loc.href);
+  }
+
+  // ---- tokens ----
+
+  // #setToken makes t (a string or {token, expiresAt}) the current token
+  // and, with a token function, schedules its refresh. It reports whether t
+  // held a token.
+  #setToken(t) {
+    this.#timers.clearTimeout(this.#tokenTimer);
+    this.#tokenTimer = null;
+    const value = typeof t === "string" ? t : t && typeof t.token === "string" ? t.token : "";
+    if (!value) {
+      this.#token = null;
+      return false;
+    }
+    const expiresAt = toMillis(typeof t === "string" ? null : t.expiresAt);
+    const now = this.#now();
+    const left = expiresAt - now;
+    const refreshAt = expiresAt === Infinity ? Infinity : expiresAt - Math.min(TOKEN_MARGIN, Math.max(0, left) / 4);
+    this.#token = { value, expiresAt, refreshAt };
+    if (this.#provider && refreshAt !== Infinity) this.#scheduleRefresh(refreshAt - now);
+    return true;
+  }
+
+  // #scheduleRefresh runs #autoRefresh in ms, in hops of at most ~24 days
+  // (a longer setTimeout fires at once).
+  #scheduleRefresh(ms) {
+    this.#timers.clearTimeout(this.#tokenTimer);
+    const due = this.#now() + ms;
+    this.#tokenTimer = this.#timers.setTimeout(() => {
+      this.#tokenTimer = null;
+      const left = due - this.#now();
+      if (left > 0) this.#scheduleRefresh(left);
+      else this.#autoRefresh();
+    }, Math.min(Math.max(0, ms), MAX_TIMEOUT));
+  }
+
+  // #tokenUsable: the current token may open a connection (a token
+  // function is asked again once the refresh time has come).
+  #tokenUsable() {
+    return this.#token !== null && this.#now() < this.#token.refreshAt;
+  }
+
+  // #autoRefresh gets a new token from the token function and sends it
+  // over the open socket. Disconnected, it does nothing: the next
+  // connection asks the function. A failure is tried again at half the
+  // time left, while a second or more is left; after that the server
+  // closes with 4001 and the reconnect gets a fresh token.
+  async #autoRefresh() {
+    if (!this.#provider || this.#closed || !this.connected) return;
+    const retry = () => {
+      const left = (this.#token ? this.#token.expiresAt : 0) - this.#now();
+      if (Number.isFinite(left) && left >= 2000 && !this.#tokenTimer) this.#scheduleRefresh(left / 2);
+    };
+    let t;
+    try {
+      t = await this.#provider();
+    } catch (err) {
+      reportError(err);
+      return retry();
+    }
+    const value = typeof t === "string" ? t : t && typeof t.token === "string" ? t.token : "";
+    if (!value) return; // signed out: the server closes at expiry, and the reconnect stops
+    try {
+      await this.refreshToken(value);
+    } catch (err) {
+      if (err.code !== "disconnected" && err.code !== "closed") retry();
+    }
+  }
+
+  // #halt stops reconnecting, as after close() but keeping the window
+  // listeners: a token the server refused, and none to replace it.
+  #halt(close) {
+    this.#closed = true;
+    this.#drop(4000, "halt");
+    this.#rejectAll("disconnected", "mega: no valid token");
+    this.#setState("offline", { attempt: this.#attempt, ...close });
   }
 
   #online() {
@@ -333,7 +536,8 @@ export class Socket {
     if (changed || info.delay !== undefined) this.#stateListeners.emit(state, info);
   }
 
-  // #open starts a connection attempt, showing state meanwhile.
+  // #open starts a connection attempt, showing state meanwhile. With a
+  // token function and no usable token it asks for one first.
   #open(state) {
     this.#timers.clearTimeout(this.#retryTimer);
     this.#retryTimer = null;
@@ -342,6 +546,31 @@ export class Socket {
       this.#setState("offline", { attempt: this.#attempt });
       return;
     }
+    const gen = ++this.#gen;
+    if (!this.#provider || this.#tokenUsable()) return this.#dial(state);
+    this.#setState(state, { attempt: this.#attempt });
+    const failed = (err) => {
+      if (gen !== this.#gen || this.#closed) return;
+      reportError(err);
+      this.#scheduleRetry({ code: 1006, reason: `token: ${err && err.message}` });
+    };
+    const got = (t) => {
+      if (gen !== this.#gen || this.#closed) return;
+      if (!this.#setToken(t)) return this.#halt({ code: CLOSE_TOKEN_EXPIRED, reason: "no token" });
+      this.#dial(state);
+    };
+    let t;
+    try {
+      t = this.#provider();
+    } catch (err) {
+      return failed(err);
+    }
+    if (t && typeof t.then === "function") t.then(got, failed);
+    else got(t);
+  }
+
+  // #dial opens the WebSocket.
+  #dial(state) {
     let ws;
     try {
       ws = new this.#WS(this.#resolveURL());
@@ -353,13 +582,16 @@ export class Socket {
       return;
     }
     this.#ws = ws;
+    let opened = false;
     ws.onopen = () => {
       if (this.#ws !== ws) return;
+      opened = true;
       this.#setState("connected", { attempt: this.#attempt });
       this.#stableTimer = this.#timers.setTimeout(() => {
         this.#stableTimer = null;
         this.#attempt = 0;
       }, this.#backoff.stable);
+      if (this.#opts.recover !== false && this.#ws === ws) this.#recoverAll();
     };
     ws.onmessage = (ev) => {
       if (this.#ws === ws) this.#receive(ev.data);
@@ -371,7 +603,14 @@ export class Socket {
       this.#timers.clearTimeout(this.#stableTimer);
       this.#stableTimer = null;
       this.#rejectAll("disconnected", "mega: connection lost");
-      this.#scheduleRetry({ code: ev.code, reason: ev.reason });
+      const close = { code: ev.code, reason: ev.reason };
+      if (ev.code === CLOSE_TOKEN_EXPIRED || (!opened && this.#provider)) {
+        // The token expired, or may be why the upgrade failed (a browser
+        // sees a refused upgrade as 1006): never retry blindly with it.
+        if (this.#provider) this.#token = null;
+        else if (this.#token) return this.#halt(close);
+      }
+      this.#scheduleRetry(close);
     };
     this.#setState(state, { attempt: this.#attempt });
   }
@@ -392,6 +631,7 @@ export class Socket {
   // #drop detaches and closes the current WebSocket without scheduling a
   // retry.
   #drop(code, reason) {
+    this.#gen += 1; // a token being fetched for an attempt is not used
     this.#timers.clearTimeout(this.#retryTimer);
     this.#timers.clearTimeout(this.#stableTimer);
     this.#retryTimer = this.#stableTimer = null;
@@ -437,7 +677,52 @@ export class Socket {
       }
       pending.resolve(frame.payload);
     }
+    if (isPosition(frame.epoch, frame.offset) && typeof frame.channel === "string" && frame.channel !== "") {
+      if (!this.#advance(frame.channel, frame.epoch, frame.offset)) return; // a duplicate
+    }
     this.#dispatch(frame);
+  }
+
+  // ---- history ----
+
+  // #advance moves channel's position to (epoch, offset) and reports
+  // whether it moved: within an epoch only forward; another epoch (the
+  // history was lost and started again) replaces it.
+  #advance(channel, epoch, offset) {
+    const pos = this.#positions.get(channel);
+    if (pos && pos.epoch === epoch && offset <= pos.offset) return false;
+    this.#positions.set(channel, { epoch, offset });
+    return true;
+  }
+
+  #recoverAll() {
+    for (const [channel, pos] of this.#positions) this.#recover(channel, pos);
+  }
+
+  // #recover sends history.recover for one position. The server sends the
+  // missed frames (dispatched as usual, duplicates dropped), then replies.
+  // A lost connection is not reported: the next one recovers again.
+  #recover(channel, sent) {
+    const emit = (e) => this.#recoveredListeners.emit(e);
+    const done = (p) => {
+      const recovered = Boolean(p && p.recovered === true);
+      if (!recovered) this.#forgetUnmoved(channel, sent);
+      emit({ channel, recovered, epoch: p && p.epoch, offset: p && p.offset });
+    };
+    const failed = (err) => {
+      if (err.code === "disconnected" || err.code === "closed") return;
+      if (err.code === "forbidden") this.#forgetUnmoved(channel, sent);
+      emit({ channel, recovered: false, error: err });
+    };
+    this.#call("history.recover", { channel, epoch: sent.epoch, offset: sent.offset }, {}, done, failed);
+  }
+
+  // #forgetUnmoved drops channel's position if it is still sent: a
+  // position the server cannot recover from is useless, but one that live
+  // frames moved on since is newer than what failed.
+  #forgetUnmoved(channel, sent) {
+    const pos = this.#positions.get(channel);
+    if (pos === sent) this.#positions.delete(channel);
   }
 
   #dispatch(frame) {
@@ -752,6 +1037,18 @@ export class Presence {
     }
     return changed;
   }
+}
+
+// isPosition: a history position is a string epoch and a numeric offset.
+function isPosition(epoch, offset) {
+  return typeof epoch === "string" && typeof offset === "number" && Number.isFinite(offset);
+}
+
+// toMillis turns a Date, an RFC 3339 string or ms since 1970 into ms;
+// Infinity for none or garbage (no known expiry).
+function toMillis(t) {
+  const ms = t instanceof Date ? t.getTime() : typeof t === "number" ? t : typeof t === "string" ? Date.parse(t) : NaN;
+  return Number.isFinite(ms) ? ms : Infinity;
 }
 
 function validMember(m) {

@@ -8,6 +8,7 @@ import {
   Presence,
   MegaError,
   DEFAULT_BACKOFF,
+  CLOSE_TOKEN_EXPIRED,
   backoffCeiling,
   backoffDelay,
   retryHint,
@@ -27,6 +28,7 @@ function setup(options = {}) {
     timers: clock,
     window: win,
     random: () => 0.5,
+    now: clock.date,
     ...options,
   });
   socket.onState((s, info) => states.push([s, info]));
@@ -607,5 +609,473 @@ describe("presence", () => {
     assert.deepEqual(log, ["join s1 ann:1"]);
     assert.equal(syncs(), 2, "a state always syncs; a no-op diff does not");
     assert.equal(presence.list().length, 1);
+  });
+});
+
+// ---- history and recovery ----------------------------------------------
+
+// flush lets settled promises run their callbacks (no time passes).
+const flush = () => new Promise((resolve) => setImmediate(resolve));
+
+// chat is a frame of a history-enabled channel.
+const chat = (channel, epoch, offset, text = `m${offset}`) => ({
+  type: "chat.message",
+  channel,
+  epoch,
+  offset,
+  payload: { room: channel, text },
+});
+
+// historySetup records the texts chat.message listeners see and the
+// recoveries reported.
+function historySetup(options) {
+  const s = setup(options);
+  const seen = [];
+  s.socket.on("chat.message", (p, f) => seen.push(`${f.channel}:${p.text}`));
+  const recoveries = [];
+  s.socket.onRecovered((e) => recoveries.push(e));
+  return { ...s, seen, recoveries };
+}
+
+// reconnectAfterDrop drops the server side of the current connection and
+// opens the next one.
+function reconnectAfterDrop(WS, clock) {
+  WS.last.serverClose(1006);
+  clock.advance(clock.pending()[0]);
+  return open(WS);
+}
+
+describe("history positions", () => {
+  test("the last position per channel is kept and duplicates are dropped", () => {
+    const { socket, WS, seen } = historySetup();
+    const ws = open(WS);
+    let any = 0;
+    socket.on("*", () => any++);
+    ws.serverSend(chat("lobby", "e1", 1));
+    ws.serverSend(chat("lobby", "e1", 2));
+    ws.serverSend(chat("r1", "e9", 7));
+    ws.serverSend(chat("lobby", "e1", 2)); // a duplicate
+    ws.serverSend(chat("lobby", "e1", 1)); // older: also one
+    ws.serverSend(chat("lobby", "e1", 5)); // offsets need not be consecutive
+    assert.deepEqual(seen, ["lobby:m1", "lobby:m2", "r1:m7", "lobby:m5"]);
+    assert.equal(any, 4, "dropped frames reach no listener");
+    assert.deepEqual(socket.position("lobby"), { epoch: "e1", offset: 5 });
+    assert.deepEqual(socket.position("r1"), { epoch: "e9", offset: 7 });
+    assert.equal(socket.position("nope"), undefined);
+    // A new epoch (the history was lost) starts over, even at a lower offset.
+    ws.serverSend(chat("lobby", "e2", 1));
+    assert.deepEqual(socket.position("lobby"), { epoch: "e2", offset: 1 });
+    assert.deepEqual(seen.at(-1), "lobby:m1");
+    // position() is a copy.
+    socket.position("lobby").offset = 99;
+    assert.equal(socket.position("lobby").offset, 1);
+  });
+
+  test("frames without a full position are neither tracked nor filtered", () => {
+    const { socket, WS, seen } = historySetup();
+    const ws = open(WS);
+    ws.serverSend({ type: "chat.message", payload: { text: "plain" } });
+    ws.serverSend({ type: "chat.message", payload: { text: "plain" } });
+    ws.serverSend({ type: "chat.message", channel: "x", epoch: 1, offset: 1, payload: { text: "numeric epoch" } });
+    ws.serverSend({ type: "chat.message", channel: "x", epoch: "e", offset: "1", payload: { text: "string offset" } });
+    ws.serverSend({ type: "chat.message", channel: "", epoch: "e", offset: 1, payload: { text: "no channel" } });
+    assert.equal(seen.length, 5);
+    assert.equal(socket.position("x"), undefined);
+  });
+
+  test("history() asks for the last messages and moves the position to the reply's", async () => {
+    const { socket, WS, seen } = historySetup();
+    const ws = open(WS);
+    const p = socket.history("lobby", { limit: 100 });
+    const req = ws.sent.at(-1);
+    assert.deepEqual(req, { type: "history.get", payload: { channel: "lobby", limit: 100 }, ref: req.ref });
+    const messages = [chat("lobby", "e1", 3), chat("lobby", "e1", 4)];
+    ws.serverSend(chat("lobby", "e1", 3)); // live, before the reply: shown
+    ws.serverSend({ type: "history", ref: req.ref, payload: { channel: "lobby", epoch: "e1", offset: 4, messages } });
+    ws.serverSend(chat("lobby", "e1", 4)); // live, after: the reply holds it
+    ws.serverSend(chat("lobby", "e1", 5));
+    const got = await p;
+    assert.deepEqual(got, { channel: "lobby", epoch: "e1", offset: 4, messages });
+    assert.deepEqual(seen, ["lobby:m3", "lobby:m5"]);
+    assert.deepEqual(socket.position("lobby"), { epoch: "e1", offset: 5 });
+  });
+
+  test("an older history reply does not move the position back; an empty one still sets it", async () => {
+    const { socket, WS } = historySetup();
+    const ws = open(WS);
+    ws.serverSend(chat("lobby", "e1", 9));
+    const p = socket.history("lobby");
+    assert.deepEqual(ws.sent.at(-1).payload, { channel: "lobby" }, "no limit: the server's default");
+    ws.serverSend({ type: "history", ref: ws.sent.at(-1).ref, payload: { channel: "lobby", epoch: "e1", offset: 8, messages: [] } });
+    await p;
+    assert.deepEqual(socket.position("lobby"), { epoch: "e1", offset: 9 });
+
+    const q = socket.history("quiet");
+    ws.serverSend({ type: "history", ref: ws.sent.at(-1).ref, payload: { channel: "quiet", epoch: "e5", offset: 0 } });
+    assert.deepEqual(await q, { channel: "quiet", epoch: "e5", offset: 0, messages: [] });
+    assert.deepEqual(socket.position("quiet"), { epoch: "e5", offset: 0 });
+  });
+
+  test("history() rejects like a request", async () => {
+    const { socket, WS } = historySetup();
+    await assert.rejects(socket.history("lobby"), { code: "disconnected" });
+    const ws = open(WS);
+    await assert.rejects(socket.history(""), TypeError);
+    const p = socket.history("secret");
+    const ref = ws.sent.at(-1).ref;
+    ws.serverSend({ type: "error", ref, payload: { code: "forbidden", message: "not your room", ref } });
+    await assert.rejects(p, { name: "MegaError", code: "forbidden" });
+    assert.equal(socket.position("secret"), undefined);
+  });
+
+  test("track() sets a position and forget() drops it", () => {
+    const { socket } = historySetup({ lazy: true });
+    socket.track("lobby", { epoch: "e1", offset: 3 });
+    socket.track("r1", { epoch: "e1", offset: 1 });
+    assert.deepEqual(socket.position("lobby"), { epoch: "e1", offset: 3 });
+    socket.track("lobby", { epoch: "e1", offset: 2 }); // explicit: may move back
+    assert.deepEqual(socket.position("lobby"), { epoch: "e1", offset: 2 });
+    assert.throws(() => socket.track("lobby", { epoch: "e1" }), TypeError);
+    assert.throws(() => socket.track("", { epoch: "e1", offset: 1 }), TypeError);
+    socket.forget("lobby");
+    assert.equal(socket.position("lobby"), undefined);
+    assert.ok(socket.position("r1"));
+    socket.forget();
+    assert.equal(socket.position("r1"), undefined);
+  });
+});
+
+describe("recovery", () => {
+  test("after a reconnect every known position is recovered; the replay and live frames merge without gap or duplicate", () => {
+    const { socket, WS, clock, seen, recoveries } = historySetup();
+    let ws = open(WS);
+    ws.serverSend(chat("lobby", "e1", 1));
+    ws.serverSend(chat("lobby", "e1", 2));
+    ws.serverSend(chat("r1", "e7", 10));
+    assert.equal(ws.sent.length, 0, "nothing to recover on a connection that had no position");
+
+    ws = reconnectAfterDrop(WS, clock);
+    const reqs = ws.sent.filter((f) => f.type === "history.recover");
+    assert.deepEqual(
+      reqs.map((f) => f.payload),
+      [{ channel: "lobby", epoch: "e1", offset: 2 }, { channel: "r1", epoch: "e7", offset: 10 }],
+    );
+    assert.equal(new Set(reqs.map((f) => f.ref)).size, 2);
+    // Replayed and live frames interleave; a live frame the replay repeats
+    // is dropped.
+    ws.serverSend(chat("lobby", "e1", 3)); // replay
+    ws.serverSend(chat("lobby", "e1", 5)); // live, ahead of the replay (the server should buffer it)
+    ws.serverSend(chat("lobby", "e1", 4)); // replay: older than what was shown, so dropped
+    ws.serverSend(chat("lobby", "e1", 5)); // replay: a duplicate
+    ws.serverSend({ type: "history.recovered", ref: reqs[0].ref, payload: { channel: "lobby", recovered: true, epoch: "e1", offset: 5 } });
+    assert.deepEqual(recoveries, [{ channel: "lobby", recovered: true, epoch: "e1", offset: 5 }], "reported when the reply arrives");
+    ws.serverSend(chat("lobby", "e1", 6)); // live
+    ws.serverSend({ type: "history.recovered", ref: reqs[1].ref, payload: { channel: "r1", recovered: true, epoch: "e7", offset: 10 } });
+    assert.deepEqual(seen, ["lobby:m1", "lobby:m2", "r1:m10", "lobby:m3", "lobby:m5", "lobby:m6"]);
+    assert.equal(recoveries.length, 2);
+    assert.deepEqual(socket.position("lobby"), { epoch: "e1", offset: 6 });
+  });
+
+  test("the server's frames during a recovery, in order, reach the handlers once each", () => {
+    const { WS, clock, seen, recoveries } = historySetup();
+    let ws = open(WS);
+    for (let i = 1; i <= 3; i++) ws.serverSend(chat("lobby", "e1", i));
+    ws = reconnectAfterDrop(WS, clock);
+    const ref = ws.sent[0].ref;
+    for (let i = 4; i <= 53; i++) ws.serverSend(chat("lobby", "e1", i)); // 50 missed
+    ws.serverSend({ type: "history.recovered", ref, payload: { channel: "lobby", recovered: true, epoch: "e1", offset: 53 } });
+    for (let i = 54; i <= 103; i++) ws.serverSend(chat("lobby", "e1", i)); // 50 live
+    assert.deepEqual(seen, Array.from({ length: 103 }, (_, i) => `lobby:m${i + 1}`));
+    assert.equal(recoveries.length, 1);
+  });
+
+  test("recovered: false is reported and forgets the position, unless live frames moved it since", () => {
+    const { socket, WS, clock, recoveries } = historySetup();
+    let ws = open(WS);
+    ws.serverSend(chat("lobby", "e1", 2));
+    ws.serverSend(chat("r1", "e1", 2));
+    ws = reconnectAfterDrop(WS, clock);
+    const [lobby, r1] = ws.sent;
+    ws.serverSend({ type: "history.recovered", ref: lobby.ref, payload: { channel: "lobby", recovered: false, epoch: "e2", offset: 40 } });
+    assert.deepEqual(recoveries.at(-1), { channel: "lobby", recovered: false, epoch: "e2", offset: 40 });
+    assert.equal(socket.position("lobby"), undefined, "a reload (history) or the next frame sets it");
+    ws.serverSend(chat("r1", "e2", 41)); // live, of the new epoch
+    ws.serverSend({ type: "history.recovered", ref: r1.ref, payload: { channel: "r1", recovered: false, epoch: "e2", offset: 40 } });
+    assert.deepEqual(socket.position("r1"), { epoch: "e2", offset: 41 });
+    // Only r1 is recovered next time.
+    ws = reconnectAfterDrop(WS, clock);
+    assert.deepEqual(ws.sent.map((f) => f.payload), [{ channel: "r1", epoch: "e2", offset: 41 }]);
+  });
+
+  test("a failed recovery is reported with its error; forbidden forgets, a lost connection retries on the next one", async () => {
+    const { socket, WS, clock, recoveries } = historySetup({ timeout: 3000 });
+    let ws = open(WS);
+    ws.serverSend(chat("secret", "e1", 1));
+    ws.serverSend(chat("busy", "e1", 1));
+    ws.serverSend(chat("slow", "e1", 1));
+    ws = reconnectAfterDrop(WS, clock);
+    const [secret, busy] = ws.sent;
+    ws.serverSend({ type: "error", payload: { code: "forbidden", message: "no", ref: secret.ref } });
+    ws.serverSend({ type: "error", payload: { code: "unavailable", message: "history is down", ref: busy.ref } });
+    clock.advance(3000); // slow: no reply
+    assert.deepEqual(
+      recoveries.map((e) => [e.channel, e.recovered, e.error.code]),
+      [["secret", false, "forbidden"], ["busy", false, "unavailable"], ["slow", false, "timeout"]],
+    );
+    assert.ok(recoveries[0].error instanceof MegaError);
+    assert.equal(socket.position("secret"), undefined);
+    assert.ok(socket.position("busy"));
+    // A connection lost during recovery reports nothing; the next one recovers.
+    recoveries.length = 0;
+    ws = reconnectAfterDrop(WS, clock);
+    assert.deepEqual(ws.sent.map((f) => f.payload.channel), ["busy", "slow"]);
+    ws.serverSend(chat("busy", "e1", 2));
+    ws = reconnectAfterDrop(WS, clock);
+    assert.deepEqual(ws.sent.map((f) => f.payload), [{ channel: "busy", epoch: "e1", offset: 2 }, { channel: "slow", epoch: "e1", offset: 1 }]);
+    assert.deepEqual(recoveries, []);
+    await flush();
+  });
+
+  test("a tracked position is recovered on the first connection; forget() before a room switch stops recovery", () => {
+    const { socket, WS, clock } = historySetup({ lazy: true });
+    socket.track("lobby", { epoch: "e1", offset: 7 });
+    socket.reconnect();
+    let ws = open(WS);
+    assert.deepEqual(ws.sent.map((f) => [f.type, f.payload]), [["history.recover", { channel: "lobby", epoch: "e1", offset: 7 }]]);
+    socket.forget("lobby");
+    socket.reconnect();
+    ws = open(WS);
+    assert.deepEqual(ws.sent, []);
+    clock.advance(0);
+  });
+
+  test("recover: false keeps dropping duplicates but sends no history.recover", () => {
+    const { socket, WS, clock, seen } = historySetup({ recover: false });
+    let ws = open(WS);
+    ws.serverSend(chat("lobby", "e1", 1));
+    ws = reconnectAfterDrop(WS, clock);
+    assert.deepEqual(ws.sent, []);
+    ws.serverSend(chat("lobby", "e1", 1));
+    assert.deepEqual(seen, ["lobby:m1"]);
+    assert.ok(socket.position("lobby"));
+  });
+
+  test("onRecovered listeners can unsubscribe, and the reply reaches on() listeners too", () => {
+    const { socket, WS, clock, recoveries } = historySetup();
+    const frames = [];
+    socket.on("history.recovered", (p) => frames.push(p.channel));
+    let ws = open(WS);
+    ws.serverSend(chat("lobby", "e1", 1));
+    let mine = 0;
+    const off = socket.onRecovered(() => mine++);
+    ws = reconnectAfterDrop(WS, clock);
+    ws.serverSend({ type: "history.recovered", ref: ws.sent[0].ref, payload: { channel: "lobby", recovered: true, epoch: "e1", offset: 1 } });
+    off();
+    ws = reconnectAfterDrop(WS, clock);
+    ws.serverSend({ type: "history.recovered", ref: ws.sent[0].ref, payload: { channel: "lobby", recovered: true, epoch: "e1", offset: 1 } });
+    assert.equal(mine, 1);
+    assert.equal(recoveries.length, 2);
+    assert.deepEqual(frames, ["lobby", "lobby"]);
+  });
+});
+
+describe("socket window listeners", () => {
+  test("reconnect() after close() listens to online/offline again", () => {
+    const { socket, WS, win } = setup();
+    open(WS);
+    socket.close();
+    assert.equal(win.listenerCount("offline"), 0);
+    socket.reconnect();
+    assert.equal(win.listenerCount("offline"), 1);
+    open(WS);
+    win.goOffline();
+    assert.equal(socket.state, "offline");
+  });
+});
+
+// ---- tokens ------------------------------------------------------------
+
+const tokenOf = (ws) => new URL(ws.url).searchParams.get("token");
+
+describe("tokens", () => {
+  test("a string token is sent as ?token= and a 4001 close leaves the socket offline", () => {
+    const { socket, WS, clock, win, states } = setup({ token: "t1", params: { name: "x" } });
+    assert.equal(WS.last.url, "ws://app.test:8080/ws/chat?name=x&token=t1");
+    open(WS).serverClose(CLOSE_TOKEN_EXPIRED, "token expired");
+    assert.equal(socket.state, "offline");
+    assert.deepEqual(states.at(-1), ["offline", { attempt: 0, code: 4001, reason: "token expired" }]);
+    clock.advance(60000);
+    win.goOffline();
+    win.goOnline();
+    assert.equal(WS.sockets.length, 1, "never retried with the same token");
+    socket.reconnect(); // the app's call
+    assert.equal(WS.sockets.length, 2);
+  });
+
+  test("without any token a 4001 close is retried (a cookie may still be good)", () => {
+    const { socket, WS } = setup();
+    open(WS).serverClose(CLOSE_TOKEN_EXPIRED, "token expired");
+    assert.equal(socket.state, "reconnecting");
+  });
+
+  test("a token function is asked on connect; its token is reused after a drop and replaced after 4001", () => {
+    const given = [];
+    let n = 0;
+    const { socket, WS, clock } = setup({
+      token: () => {
+        given.push(++n);
+        return `t${n}`;
+      },
+    });
+    assert.equal(tokenOf(WS.last), "t1");
+    open(WS);
+    let ws = reconnectAfterDrop(WS, clock);
+    assert.equal(tokenOf(ws), "t1", "a token that connected is reused");
+    ws.serverClose(CLOSE_TOKEN_EXPIRED, "token expired");
+    assert.equal(socket.state, "reconnecting");
+    clock.advance(clock.pending()[0]);
+    assert.equal(tokenOf(WS.last), "t2");
+    // An attempt that never opens (an upgrade refused with 401 looks like
+    // 1006) does not reuse its token either.
+    WS.last.serverClose(1006);
+    clock.advance(clock.pending()[0]);
+    assert.equal(tokenOf(WS.last), "t3");
+    assert.deepEqual(given, [1, 2, 3]);
+  });
+
+  test("an async token function is awaited; close() or reconnect() meanwhile abandons its attempt", async () => {
+    let release;
+    const { socket, WS } = setup({ token: () => new Promise((r) => (release = r)) });
+    assert.equal(WS.sockets.length, 0);
+    assert.equal(socket.state, "connecting");
+    release({ token: "a" });
+    await flush();
+    assert.equal(WS.sockets.length, 1);
+    assert.equal(tokenOf(WS.last), "a");
+    WS.last.serverClose(CLOSE_TOKEN_EXPIRED);
+    socket.reconnect(); // asks again...
+    const first = release;
+    socket.reconnect(); // ...and again: the first answer is not used
+    first({ token: "stale" });
+    release({ token: "b" });
+    await flush();
+    assert.equal(WS.sockets.length, 2);
+    assert.equal(tokenOf(WS.last), "b");
+    WS.last.serverClose(CLOSE_TOKEN_EXPIRED);
+    socket.reconnect();
+    socket.close();
+    release("late");
+    await flush();
+    assert.equal(WS.sockets.length, 2);
+    assert.equal(socket.state, "offline");
+  });
+
+  test("a token function with no token leaves the socket offline; one that throws is retried with backoff", async () => {
+    const a = setup({ token: async () => null });
+    await flush();
+    assert.equal(a.WS.sockets.length, 0);
+    assert.equal(a.socket.state, "offline");
+    assert.deepEqual(a.states.at(-1)[1], { attempt: 0, code: 4001, reason: "no token" });
+
+    const errors = [];
+    const saved = globalThis.reportError;
+    globalThis.reportError = (e) => errors.push(e.message);
+    try {
+      let calls = 0;
+      const b = setup({
+        token: () => {
+          calls++;
+          if (calls === 2) throw new Error("token endpoint down");
+          return `ok${calls}`;
+        },
+      });
+      b.WS.last.serverClose(1006); // never opened: ask for another token
+      b.clock.advance(b.clock.pending()[0]);
+      assert.equal(b.socket.state, "reconnecting");
+      assert.equal(b.states.at(-1)[1].reason, "token: token endpoint down");
+      assert.deepEqual(errors, ["token endpoint down"]);
+      assert.equal(b.WS.sockets.length, 1);
+      b.clock.advance(b.clock.pending()[0]);
+      assert.equal(tokenOf(b.WS.last), "ok3");
+    } finally {
+      globalThis.reportError = saved;
+    }
+  });
+
+  test("refreshToken() sends token.refresh and later reconnects use the new token", async () => {
+    const { socket, WS, clock } = setup({ token: "old" });
+    const ws = open(WS);
+    const p = socket.refreshToken("new");
+    const req = ws.sent.at(-1);
+    assert.deepEqual(req, { type: "token.refresh", payload: { token: "new" }, ref: req.ref });
+    ws.serverSend({ type: "token.refreshed", ref: req.ref, payload: { expiresAt: "2030-01-01T01:00:00Z" } });
+    const { expiresAt } = await p;
+    assert.ok(expiresAt instanceof Date);
+    assert.equal(expiresAt.toISOString(), "2030-01-01T01:00:00.000Z");
+    assert.equal(tokenOf(reconnectAfterDrop(WS, clock)), "new");
+
+    const q = socket.refreshToken("never-expires");
+    WS.last.serverSend({ type: "token.refreshed", ref: WS.last.sent.at(-1).ref, payload: { expiresAt: null } });
+    assert.deepEqual(await q, { expiresAt: null });
+
+    const r = socket.refreshToken("bad");
+    const ref = WS.last.sent.at(-1).ref;
+    WS.last.serverSend({ type: "error", payload: { code: "unauthorized", message: "token refused", ref } });
+    await assert.rejects(r, { code: "unauthorized" });
+    assert.equal(tokenOf(reconnectAfterDrop(WS, clock)), "never-expires", "a refused token is not used");
+    await assert.rejects(socket.refreshToken(""), TypeError);
+  });
+
+  test("a token function's token is refreshed over the socket before it expires", async () => {
+    let n = 0;
+    const clock = new FakeClock();
+    const { socket, WS } = setup({
+      timers: clock,
+      now: clock.date,
+      // like POST /api/tokens: {token, expiresAt}, here 10 minutes
+      token: async () => ({ token: `t${++n}`, expiresAt: clock.iso(600000) }),
+    });
+    await flush();
+    const ws = open(WS);
+    // 30 s before the expiry (a quarter of what is left is more).
+    clock.advance(570000 - 1);
+    assert.equal(ws.sent.length, 0);
+    clock.advance(1);
+    await flush();
+    const req = ws.sent.at(-1);
+    assert.deepEqual(req.payload, { token: "t2" });
+    ws.serverSend({ type: "token.refreshed", ref: req.ref, payload: { expiresAt: clock.iso(40000) } });
+    await flush();
+    // A short-lived token: refreshed a quarter of its life before expiry.
+    clock.advance(30000);
+    await flush();
+    assert.deepEqual(ws.sent.at(-1).payload, { token: "t3" });
+    // Refused: tried again at half the time left (10 s → 5 s).
+    const ref = ws.sent.at(-1).ref;
+    ws.serverSend({ type: "error", payload: { code: "unavailable", message: "try later", ref } });
+    await flush();
+    clock.advance(4999);
+    await flush();
+    assert.equal(ws.sent.length, 2);
+    clock.advance(1);
+    await flush();
+    assert.equal(ws.sent.length, 3);
+    assert.deepEqual(ws.sent.at(-1).payload, { token: "t4" });
+    assert.equal(socket.connected, true);
+  });
+
+  test("a refresh due while disconnected waits: the next connection asks for a fresh token", async () => {
+    let n = 0;
+    const clock = new FakeClock();
+    const { socket, WS, win } = setup({ timers: clock, now: clock.date, token: () => ({ token: `t${++n}`, expiresAt: clock.iso(60000) }) });
+    open(WS);
+    win.goOffline();
+    clock.advance(50000); // past the refresh time (45 s): nothing to send it on
+    await flush();
+    assert.equal(n, 1);
+    assert.equal(socket.state, "offline");
+    win.goOnline();
+    assert.equal(tokenOf(WS.last), "t2");
+    assert.equal(WS.sockets[0].sent.length, 0);
   });
 });

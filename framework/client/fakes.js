@@ -4,8 +4,18 @@
 
 export class FakeClock {
   now = 0;
+  /** The wall-clock time (ms since 1970) at now = 0. */
+  start = Date.UTC(2030, 0, 1);
   #seq = 0;
   #timers = new Map(); // id -> {at, fn}
+
+  /** date is the wall clock: a Date.now for the socket's now option. */
+  date = () => this.start + this.now;
+
+  /** iso returns the wall-clock time ms from now as RFC 3339. */
+  iso(ms = 0) {
+    return new Date(this.date() + ms).toISOString();
+  }
 
   setTimeout = (fn, ms) => {
     const id = ++this.#seq;
