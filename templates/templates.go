@@ -1,7 +1,7 @@
 // Package templates holds the files mega's generator renders, embedded in
 // the mega binary.
 //
-// The tree has four parts:
+// The tree has five parts:
 //
 //	new/       a whole app (mega new): main.go, go.mod, mega.yaml, the chat
 //	           channel, the chat page, README, Taskfile, tests
@@ -10,6 +10,9 @@
 //	           they are missing
 //	resource/  one REST resource on SQLite, with tests (mega generate resource)
 //	channel/   one WebSocket channel, with tests (mega generate channel)
+//	auth/      accounts, sessions, tokens and private rooms, with tests, and
+//	           the login form (mega generate auth; it also edits app.go,
+//	           the resources' mounts and static/index.html)
 //
 // Naming rules the generator applies to paths:
 //
@@ -26,5 +29,5 @@ import "embed"
 
 // FS is the template tree described in the package documentation.
 //
-//go:embed new shared resource channel
+//go:embed new shared resource channel auth
 var FS embed.FS

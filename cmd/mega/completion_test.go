@@ -62,7 +62,7 @@ var completionCases = []struct {
 }{
 	{"mega co", []string{"completion", "config"}},
 	{"mega ge", []string{"generate"}},
-	{"mega generate ", []string{"channel", "resource"}},
+	{"mega generate ", []string{"auth", "channel", "resource"}},
 	{"mega g r", []string{"resource"}},
 	{"mega new --mo", []string{"--module"}},
 	{"mega generate resource posts --d", []string{"--dir", "--dry-run"}},

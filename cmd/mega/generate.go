@@ -12,13 +12,13 @@ func generateCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "generate",
 		Aliases:   []string{"g"},
-		Usage:     "add a WebSocket channel or a REST resource, with tests, to an app",
-		UsageText: "mega generate channel NAME\nmega generate resource NAME field:type...",
+		Usage:     "add a WebSocket channel, a REST resource or accounts (auth), with tests, to an app",
+		UsageText: "mega generate channel NAME\nmega generate resource NAME field:type...\nmega generate auth",
 		Description: "Run inside an app made by mega new (or pass --dir). Each generator writes its\n" +
 			"files and their tests, adds support files the app lacks, and registers the new\n" +
 			"code once, above the \"" + generator.Marker + "\" line of apps/main/app.go. Running it twice\n" +
 			"changes nothing; existing files with other content are refused unless --force.",
-		Subcommands: []*cli.Command{channelCommand(), resourceCommand()},
+		Subcommands: []*cli.Command{channelCommand(), resourceCommand(), authCommand()},
 		Action:      unknownCommand,
 	}
 }
@@ -77,6 +77,49 @@ func resourceCommand() *cli.Command {
 		),
 		Action: runResource,
 	}
+}
+
+func authCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "auth",
+		Usage: "add accounts, login sessions, tokens and private rooms; ?name= stops being an identity",
+		Description: "Writes apps/main/authn.go, users.go, sessions.go, tokens.go, login_limit.go,\n" +
+			"private_rooms.go, their tests and static/auth.js (a login and register form), and\n" +
+			"edits the app: mountAuth in app.go, every channel's user from the session cookie\n" +
+			"or a token (?name= is ignored), the chat's rooms private to their members when\n" +
+			"they have any, REST resources that need a session to change anything, and the\n" +
+			"page's security headers. Then runs go mod tidy (golang.org/x/crypto for argon2id,\n" +
+			generator.JWTModule + " for tokens).\n\n" +
+			"Routes: POST /api/users, POST|GET|DELETE /api/session, POST /api/tokens,\n" +
+			"PUT /api/rooms/{id}/members. Environment: AUTH_SECRET (the token key, 32+ bytes;\n" +
+			"unset: a key kept in the database, for development), AUTH_TOKEN_TTL (15m),\n" +
+			"AUTH_SESSION_TTL (336h), AUTH_TRUSTED_ORIGINS, CONTENT_SECURITY_POLICY.\n" +
+			"See docs/auth.md.",
+		Flags:  generateFlags(),
+		Action: runAuth,
+	}
+}
+
+func runAuth(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usagef(c, "mega generate auth takes no arguments, got %q", c.Args().Slice())
+	}
+	plan, err := generator.Auth(generator.AuthOptions{
+		Dir:   c.String("dir"),
+		App:   c.String("app"),
+		Force: c.Bool("force"),
+	})
+	if err != nil {
+		return checkArgs(c, err)
+	}
+	if err := writePlan(c, plan); err != nil {
+		return err
+	}
+	if c.Bool("dry-run") || len(plan.Written()) == 0 {
+		return nil
+	}
+	// The new files import golang.org/x/crypto and the JWT library.
+	return generator.Tidy(c.Context, plan.Root, c.App.Writer)
 }
 
 func runChannel(c *cli.Context) error {

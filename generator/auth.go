@@ -1,0 +1,273 @@
+package generator
+
+import (
+	"bytes"
+	"fmt"
+	"go/format"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// AuthOptions says what Auth adds.
+type AuthOptions struct {
+	// Dir is the app's root; see ResourceOptions.Dir.
+	Dir string
+	// App is the directory under apps/ to add to; "main" when empty.
+	App string
+	// Force overwrites the files Auth writes when they exist with other
+	// content.
+	Force bool
+}
+
+// JWTModule is the JWT library generated apps sign their tokens with, at
+// the version mega generate auth requires in the app's go.mod (see
+// docs/adr/0009-auth-tokens-and-sessions.md). Run Tidy after writing.
+const JWTModule = "github.com/golang-jwt/jwt/v5 v5.3.1"
+
+// authKey is in app.go once auth is wired: running Auth again changes
+// nothing there.
+const authKey = "mountAuth(app, db)"
+
+// Auth plans accounts, sessions, tokens and private rooms in an existing
+// app made by mega new: the files of templates/auth (with their tests and
+// static/auth.js), and these edits of the app's own files:
+//
+//   - app.go: mountAuth right after the app is made; every channel's
+//     mega.WithAuth(hook) becomes mega.WithAuth(auth.channel(hook)) with
+//     mega.WithTokenRefresh, the chat channel gets the room authorization
+//     (mega.WithAuthorize), and the page is served with security headers;
+//   - every REST resource (app.Router().Route("/api/...")) requires a
+//     session for requests that change something (requireSession);
+//   - static/index.html loads auth.js (the login form) instead of app.js;
+//     auth.js loads app.js once the user is logged in;
+//   - go.mod requires the JWT library (JWTModule).
+//
+// Each edit is made once: a second run changes nothing. An app whose files
+// no longer have what an edit looks for gets an error that says what to
+// change by hand, and nothing is written.
+func Auth(opts AuthOptions) (*Plan, error) {
+	a, err := findApp(opts.Dir, opts.App)
+	if err != nil {
+		return nil, err
+	}
+	files, err := render("auth", a.data, names{app: a.data.App}, mustCreate)
+	if err != nil {
+		return nil, err
+	}
+	shared, err := render("shared", a.data, names{app: a.data.App}, ifMissing)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, shared...)
+
+	dir := "apps/" + a.data.App
+	appGo, err := a.read(dir + "/app.go")
+	if err != nil {
+		return nil, err
+	}
+	wired, err := wireAuth(dir+"/app.go", appGo)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, file{path: dir + "/app.go", data: wired, policy: rewrite})
+
+	tests, err := legacyTests(a.root, dir)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, tests...)
+
+	resources, err := guardResources(a.root, dir)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, resources...)
+
+	index, err := a.read(dir + "/static/index.html")
+	if err != nil {
+		return nil, err
+	}
+	page, err := loadAuthScript(dir+"/static/index.html", index)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, file{path: dir + "/static/index.html", data: page, policy: rewrite})
+
+	gomod, err := a.read("go.mod")
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, file{path: "go.mod", data: requireModule(gomod, JWTModule), policy: rewrite})
+
+	if err := checkClashes(a.root, files); err != nil {
+		return nil, err
+	}
+	return makePlan(a.root, files, opts.Force)
+}
+
+// read returns the content of the app's file at the slash path p.
+func (a *app) read(p string) ([]byte, error) {
+	b, err := os.ReadFile(filepath.Join(a.root, filepath.FromSlash(p)))
+	if err != nil {
+		return nil, fmt.Errorf("mega generate auth edits %s: %w", p, err)
+	}
+	return b, nil
+}
+
+// editError says which edit of a file failed and how to make it by hand.
+func editError(path, what, byHand string) error {
+	return fmt.Errorf("%s: %s; nothing was written. Make the change by hand, then run mega generate auth again:\n%s", path, what, byHand)
+}
+
+// The lines of app.go that wireAuth edits.
+var (
+	// newAppLine is where the app is made; mountAuth goes right after it.
+	newAppLine = regexp.MustCompile(`(?m)^([ \t]*)app := env\.NewApp\([^\n]*\)\n`)
+	// channelAuth is a channel's auth hook in an app.Channel call.
+	channelAuth = regexp.MustCompile(`mega\.WithAuth\(([A-Za-z_][A-Za-z0-9_]*)\)`)
+	// mountPageCall serves the page.
+	mountPageCall = regexp.MustCompile(`(?m)^([ \t]*)mountPage\(r\)\n`)
+)
+
+// wireAuth returns app.go with auth wired in (see Auth).
+func wireAuth(path string, src []byte) ([]byte, error) {
+	if bytes.Contains(src, []byte(authKey)) {
+		return src, nil
+	}
+	loc := newAppLine.FindSubmatchIndex(src)
+	if loc == nil {
+		return nil, editError(path, "no line `app := env.NewApp()` to mount auth after",
+			"\tauth, err := mountAuth(app, db)\n\tif err != nil {\n\t\treturn nil, err\n\t}\n")
+	}
+	indent := string(src[loc[2]:loc[3]])
+	mount := indent + "auth, err := " + authKey + "\n" +
+		indent + "if err != nil {\n" + indent + "\treturn nil, err\n" + indent + "}\n"
+	out := slices.Concat(src[:loc[1]], []byte(mount), src[loc[1]:])
+
+	var lines []string
+	for _, line := range strings.SplitAfter(string(out), "\n") {
+		if strings.Contains(line, "app.Channel(") && channelAuth.MatchString(line) {
+			opts := "mega.WithAuth(auth.channel($1)), mega.WithTokenRefresh(auth.refresh)"
+			if strings.Contains(line, `"/ws/chat"`) {
+				opts += ", mega.WithAuthorize(auth.mayEnter)"
+			}
+			line = channelAuth.ReplaceAllString(line, opts)
+		}
+		lines = append(lines, line)
+	}
+	out = []byte(strings.Join(lines, ""))
+	if !bytes.Contains(out, []byte("auth.channel(")) {
+		return nil, editError(path, "no app.Channel(..., mega.WithAuth(hook), ...) to take its user from the session",
+			"\tmega.WithAuth(auth.channel(hook)), mega.WithTokenRefresh(auth.refresh)")
+	}
+	out = mountPageCall.ReplaceAll(out, []byte("${1}mountPage(r.With(auth.securePages))\n"))
+	formatted, err := format.Source(out)
+	if err != nil {
+		return nil, fmt.Errorf("%s does not parse after wiring auth (is it valid Go?): %w", path, err)
+	}
+	return formatted, nil
+}
+
+// resourceMount is how a generated REST resource mounts its routes.
+var resourceMount = []byte(`app.Router().Route("/api/`)
+
+// guarded is a resource mount that requires a session.
+var guarded = []byte(`app.Router().With(requireSession(db)).Route("/api/`)
+
+// guardResources returns the Go files of the app directory dir that mount
+// a REST resource, edited so that their routes require a session for
+// requests that change something.
+func guardResources(root, dir string) ([]file, error) {
+	entries, err := os.ReadDir(filepath.Join(root, filepath.FromSlash(dir)))
+	if err != nil {
+		return nil, err
+	}
+	var out []file
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		p := dir + "/" + name
+		src, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(p)))
+		if err != nil {
+			return nil, err
+		}
+		if !bytes.Contains(src, resourceMount) {
+			continue
+		}
+		out = append(out, file{path: p, data: bytes.ReplaceAll(src, resourceMount, guarded), policy: rewrite})
+	}
+	return out, nil
+}
+
+// Edits of the tests the app had, which ran without auth (see
+// legacy_login_test.go in templates/auth): requests sent to the app's
+// ServeHTTP directly get a test session, and the case that expected 400
+// for a chat upgrade without ?name= goes (without a session it is now 401,
+// which the auth tests check).
+var (
+	directServe    = []byte("app.ServeHTTP(rec, req)")
+	withSession    = []byte("app.ServeHTTP(rec, withTestSession(t, app, req))")
+	noNameIsBadReq = regexp.MustCompile(`(?m)^[ \t]*\{"no name", "[^"\n]*"\},\n`)
+)
+
+// legacyTests returns the test files of the app directory dir edited as
+// described above.
+func legacyTests(root, dir string) ([]file, error) {
+	entries, err := os.ReadDir(filepath.Join(root, filepath.FromSlash(dir)))
+	if err != nil {
+		return nil, err
+	}
+	var out []file
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		p := dir + "/" + name
+		src, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(p)))
+		if err != nil {
+			return nil, err
+		}
+		edited := bytes.ReplaceAll(src, directServe, withSession)
+		edited = noNameIsBadReq.ReplaceAll(edited, nil)
+		if !bytes.Equal(edited, src) {
+			out = append(out, file{path: p, data: edited, policy: rewrite})
+		}
+	}
+	return out, nil
+}
+
+// appScript and authScript are the page's script tags before and after.
+var (
+	appScript  = []byte(`<script type="module" src="/static/app.js"></script>`)
+	authScript = []byte(`<script type="module" src="/static/auth.js"></script>`)
+)
+
+// loadAuthScript returns the page with auth.js in place of app.js.
+func loadAuthScript(path string, page []byte) ([]byte, error) {
+	if bytes.Contains(page, authScript) {
+		return page, nil
+	}
+	if !bytes.Contains(page, appScript) {
+		return nil, editError(path, "no "+string(appScript)+" to replace with the login form's script",
+			"\t"+string(authScript)+"\n(auth.js imports app.js once the user is logged in)")
+	}
+	return bytes.Replace(page, appScript, authScript, 1), nil
+}
+
+// requireModule returns go.mod with a require of mod ("path version")
+// added when it requires no version of path; go mod tidy tidies it.
+func requireModule(gomod []byte, mod string) []byte {
+	path, _, _ := strings.Cut(mod, " ")
+	re := regexp.MustCompile(`(?m)^\s*(require\s+)?` + regexp.QuoteMeta(path) + `\s`)
+	if re.Match(gomod) {
+		return gomod
+	}
+	out := bytes.TrimRight(gomod, "\n")
+	return append(out, []byte("\n\nrequire "+mod+"\n")...)
+}

@@ -1,0 +1,180 @@
+package generator_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/matryer/is"
+
+	"github.com/megaframework/mega/generator"
+)
+
+// authApp writes a new app with a posts resource and a notifications
+// channel into a temp dir, then plans mega generate auth on it.
+func authApp(t *testing.T) (string, *generator.Plan) {
+	t.Helper()
+	root := newApp(t)
+	for _, plan := range []func() (*generator.Plan, error){
+		func() (*generator.Plan, error) {
+			return generator.Channel(generator.ChannelOptions{Dir: root, Name: "notifications"})
+		},
+		func() (*generator.Plan, error) {
+			return generator.Resource(generator.ResourceOptions{Dir: root, Name: "posts", Live: generator.DefaultLive,
+				Fields: mustFields(t, "title:string")})
+		},
+	} {
+		p, err := plan()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Write(io.Discard, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plan, err := generator.Auth(generator.AuthOptions{Dir: root})
+	if err != nil {
+		t.Fatalf("Auth: %v", err)
+	}
+	return root, plan
+}
+
+// TestAuthEdits checks the edits mega generate auth makes to the app's own
+// files, and that running it twice changes nothing.
+func TestAuthEdits(t *testing.T) {
+	is := is.New(t)
+	root, plan := authApp(t)
+	act := actions(plan)
+	is.Equal(act["apps/main/app.go"], generator.Update)
+	is.Equal(act["apps/main/rooms.go"], generator.Update)
+	is.Equal(act["apps/main/posts.go"], generator.Update)
+	is.Equal(act["apps/main/static/index.html"], generator.Update)
+	is.Equal(act["go.mod"], generator.Update)
+	is.Equal(act["apps/main/authn.go"], generator.Create)
+	is.Equal(act["apps/main/static/auth.js"], generator.Create)
+	is.Equal(act["apps/main/api.go"], generator.Same) // support files the app has are kept
+
+	app := string(plan.File("apps/main/app.go"))
+	is.True(strings.Contains(app, "auth, err := mountAuth(app, db)"))
+	is.True(strings.Contains(app, `app.Channel("/ws/chat", newChat(), mega.WithAuth(auth.channel(chatAuth)), mega.WithTokenRefresh(auth.refresh), mega.WithAuthorize(auth.mayEnter),`))
+	is.True(strings.Contains(app, `mega.WithAuth(auth.channel(nameAuth)), mega.WithTokenRefresh(auth.refresh), mega.WithPresenceEvents())`))
+	is.True(!strings.Contains(app, "mega.WithAuth(chatAuth)"))
+	is.True(strings.Contains(app, "mountPage(r.With(auth.securePages))"))
+	is.True(strings.Index(app, "mountAuth(") < strings.Index(app, "app.Channel(")) // auth is in scope for the channels
+	for _, p := range []string{"apps/main/rooms.go", "apps/main/posts.go"} {
+		is.True(strings.Contains(string(plan.File(p)), `app.Router().With(requireSession(db)).Route("/api/`))
+	}
+	is.True(strings.Contains(string(plan.File("apps/main/static/index.html")), `src="/static/auth.js"`))
+	is.True(!strings.Contains(string(plan.File("apps/main/static/index.html")), `src="/static/app.js"`))
+	is.True(strings.Contains(string(plan.File("go.mod")), "require "+generator.JWTModule))
+
+	is.NoErr(plan.Write(io.Discard, false))
+	again, err := generator.Auth(generator.AuthOptions{Dir: root})
+	is.NoErr(err)
+	is.Equal(again.Written(), []string(nil)) // a second run changes nothing
+}
+
+// TestAuthRefusesAppsItCannotEdit checks that an app.go without what the
+// edits look for is refused with a way out, and nothing is written.
+func TestAuthRefusesAppsItCannotEdit(t *testing.T) {
+	is := is.New(t)
+	root := newApp(t)
+	appGo := filepath.Join(root, "apps", "main", "app.go")
+	src := readFile(t, root, "apps/main/app.go")
+	is.NoErr(os.WriteFile(appGo, []byte(strings.Replace(src, "app := env.NewApp()", "app := mega.NewApp(\"main\")", 1)), 0o644))
+	_, err := generator.Auth(generator.AuthOptions{Dir: root})
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "nothing was written"))
+	is.True(strings.Contains(err.Error(), "mountAuth(app, db)")) // what to add by hand
+	_, err = os.Stat(filepath.Join(root, "apps", "main", "authn.go"))
+	is.True(errors.Is(err, os.ErrNotExist))
+}
+
+// TestAuthGolden compares the files mega generate auth writes with
+// testdata/golden/auth (see TestGolden; -update rewrites them).
+func TestAuthGolden(t *testing.T) {
+	root := newApp(t)
+	plan, err := generator.Auth(generator.AuthOptions{Dir: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var progress bytes.Buffer
+	if err := plan.Write(&progress, false); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]byte{"progress.txt": progress.Bytes()}
+	for _, p := range plan.Written() {
+		if p != "go.mod" { // its replace names the checkout; TestAuthEdits checks it
+			got[p+".golden"] = plan.File(p)
+		}
+	}
+	dir := filepath.Join("testdata", "golden", "auth")
+	if *update {
+		writeGolden(t, dir, got)
+		return
+	}
+	want := readGolden(t, dir)
+	for p, data := range got {
+		w, ok := want[p]
+		switch {
+		case !ok:
+			t.Errorf("%s: not in %s", p, dir)
+		case !bytes.Equal(data, w):
+			t.Errorf("%s differs from %s/%s:\n%s", p, dir, p, firstDiff(w, data))
+		}
+	}
+	for p := range want {
+		if _, ok := got[p]; !ok {
+			t.Errorf("%s/%s: the generator no longer writes it", dir, p)
+		}
+	}
+	if t.Failed() {
+		t.Log("if the change is intended, run: go test ./generator -run 'TestGolden|TestAuthGolden' -update")
+	}
+}
+
+// TestAuthAppBuildsAndPasses is mega new, generate channel and resource,
+// then generate auth and go mod tidy, as a user runs them: the app must be
+// gofmt-clean and vet-clean, and its tests (the new auth tests and the
+// ones it had) must pass. It builds and runs the app's tests, so -short
+// skips it.
+func TestAuthAppBuildsAndPasses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and tests a generated app; skipped with -short")
+	}
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go command on PATH")
+	}
+	root, plan := authApp(t)
+	if err := plan.Write(io.Discard, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := generator.Tidy(context.Background(), root, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	if out := run("gofmt", "-l", "."); out != "" {
+		t.Fatalf("gofmt -l lists files:\n%s", out)
+	}
+	run("go", "vet", "./...")
+	out := run("go", "test", "-count=1", "./...")
+	if !strings.Contains(out, "ok  \tcrud/apps/main") {
+		t.Fatalf("go test output:\n%s", out)
+	}
+}
