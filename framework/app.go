@@ -52,6 +52,8 @@ type mount struct {
 	auth           AuthFunc
 	authorize      AuthorizeFunc
 	system         map[string]systemHandler // message types the framework serves (system.go)
+	history        *History                 // what the channel keeps (history.go); nil: nothing
+	hist           atomic.Pointer[chanHistory]
 	presenceFrames bool
 	presenceBatch  time.Duration // interval of presence.diff batches; < 0: none
 	presenceCount  time.Duration // > 0: count-only presence, at most once per this

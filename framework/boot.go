@@ -26,6 +26,7 @@ import (
 	"github.com/megaframework/mega/framework/bus"
 	"github.com/megaframework/mega/framework/cluster"
 	"github.com/megaframework/mega/framework/config"
+	"github.com/megaframework/mega/framework/history"
 )
 
 // Main runs the apps as a process: it is the whole body of an app's main
@@ -179,9 +180,6 @@ func Boot(ctx context.Context, cfg *config.Config, apps Apps) (_ *Instance, err 
 		}
 	}()
 
-	if err := inst.openBuses(ctx); err != nil {
-		return nil, err
-	}
 	for _, name := range cfg.Apps {
 		settings := cfg.App(name)
 		env := &Env{Name: name, Config: cfg, Settings: settings, Logger: newLogger(settings.Logger, logOutput).With().Str("app", name).Logger(), dbs: inst.dbs}
@@ -193,9 +191,20 @@ func Boot(ctx context.Context, cfg *config.Config, apps Apps) (_ *Instance, err 
 			return nil, fmt.Errorf("mega: build app %q: the factory returned no app", name)
 		}
 		app.reconnectWindow = cfg.Server.ReconnectWindow
+		if err := app.configureChannels(cfg.AppConfig[name].Channels, cfg.WSCluster != nil); err != nil {
+			return nil, fmt.Errorf("mega: app %q: %w", name, err)
+		}
 		inst.apps = append(inst.apps, &bootedApp{app: app})
 	}
+	// Buses open once the apps are built: whether the embedded server runs
+	// JetStream depends on their channels.
+	if err := inst.openBuses(ctx); err != nil {
+		return nil, err
+	}
 	if err := inst.wireClusters(ctx); err != nil {
+		return nil, err
+	}
+	if err := inst.wireHistories(ctx); err != nil {
 		return nil, err
 	}
 	if err := inst.serve(); err != nil {
@@ -213,18 +222,26 @@ func (i *Instance) openBuses(ctx context.Context) error {
 		return nil // only the cluster uses a bus today; others are not opened
 	}
 	bc := i.cfg.Services.Buses[wsc.Bus]
+	jsDir := ""
+	if bc.Embedded() && i.keepsHistory() {
+		jsDir = bc.StoreDir
+		if jsDir == "" {
+			jsDir = config.DefaultStoreDir
+		}
+	}
 	b, err := bus.Open(ctx, bus.Options{
-		URL:         bc.URL,
-		TLS:         bus.TLS{CA: bc.TLS.CA, Cert: bc.TLS.Cert, Key: bc.TLS.Key, ServerName: bc.TLS.ServerName},
-		Credentials: bc.Credentials,
-		NKey:        bc.NKey,
-		Token:       string(bc.Token),
-		User:        bc.User,
-		Password:    string(bc.Password),
-		NoEcho:      true, // the connection serves only the clusters, which skip their own echo
-		Name:        "mega/" + strings.Join(i.cfg.Apps, ",") + "/" + i.id,
-		BusName:     wsc.Bus, // names services.buses.<bus>.… in errors; Open adds the "bus" log field
-		Logger:      i.log,
+		JetStreamDir: jsDir,
+		URL:          bc.URL,
+		TLS:          bus.TLS{CA: bc.TLS.CA, Cert: bc.TLS.Cert, Key: bc.TLS.Key, ServerName: bc.TLS.ServerName},
+		Credentials:  bc.Credentials,
+		NKey:         bc.NKey,
+		Token:        string(bc.Token),
+		User:         bc.User,
+		Password:     string(bc.Password),
+		NoEcho:       true, // the connection serves only the clusters, which skip their own echo
+		Name:         "mega/" + strings.Join(i.cfg.Apps, ",") + "/" + i.id,
+		BusName:      wsc.Bus, // names services.buses.<bus>.… in errors; Open adds the "bus" log field
+		Logger:       i.log,
 		OnReconnect: func() {
 			for _, a := range i.apps {
 				if a.cluster != nil {
@@ -281,6 +298,46 @@ func (i *Instance) wireClusters(ctx context.Context) error {
 		})
 		i.log.Info().Str("app", a.app.Name()).Str("roster", wsc.Roster.Driver).Stringer("ttl", wsc.Roster.TTL).Int("peers", cl.Stats().Peers).
 			Str("subjects", wsc.SubjectPrefix+"."+a.app.Name()+".>").Msg("cluster wired and synced")
+	}
+	return nil
+}
+
+// keepsHistory reports whether a channel of any app keeps history.
+func (i *Instance) keepsHistory() bool {
+	for _, a := range i.apps {
+		if len(a.app.historyMounts()) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// wireHistories opens the JetStream history of every channel that keeps
+// one and starts delivering it. A NATS without JetStream fails the boot.
+func (i *Instance) wireHistories(ctx context.Context) error {
+	wsc := i.cfg.WSCluster
+	for _, a := range i.apps {
+		mounts := a.app.historyMounts()
+		if len(mounts) == 0 {
+			continue
+		}
+		b := i.buses[wsc.Bus]
+		store, err := history.Open(ctx, b.Conn(), wsc.SubjectPrefix, a.app.Name())
+		if errors.Is(err, history.ErrNoJetStream) {
+			return fmt.Errorf("mega: app %q: channel %s keeps history, but the NATS server of bus %q (%s) runs without JetStream: "+
+				"start nats-server with -js (or add a jetstream { store_dir: ... } block to its config), or turn the channel's history off: %w",
+				a.app.Name(), mounts[0].ns, wsc.Bus, b.RedactedURL(), err)
+		}
+		if err != nil {
+			return fmt.Errorf("mega: app %q: history on bus %q: %w", a.app.Name(), wsc.Bus, err)
+		}
+		for _, m := range mounts {
+			if err := a.app.wireHistory(ctx, store, m); err != nil {
+				return fmt.Errorf("mega: app %q: channel %s: %w", a.app.Name(), m.ns, err)
+			}
+			i.log.Info().Str("app", a.app.Name()).Str("ns", m.ns).Int("size", m.history.Size).Stringer("ttl", m.history.TTL).
+				Msg("history kept in JetStream stream " + history.StreamName(wsc.SubjectPrefix, a.app.Name(), m.ns))
+		}
 	}
 	return nil
 }
@@ -468,6 +525,7 @@ func (i *Instance) Shutdown(ctx context.Context) error {
 		errs = append(errs, i.metrics.Shutdown(ctx))
 	}
 	for _, a := range i.apps {
+		a.app.stopHistories()
 		if a.cluster != nil {
 			if err := a.cluster.Stop(ctx); err != nil {
 				errs = append(errs, err)

@@ -43,6 +43,8 @@ type conn struct {
 	queued    int      // bytes in queue and in the batch being written
 	writing   bool     // a writer goroutine is running
 	closed    bool     // Send queues nothing more
+	holding   bool     // a history read is running: Send keeps frames in held
+	held      [][]byte // frames kept back until the history read answered
 	busy      bool     // a handler is running on the read loop
 	goingAway bool     // Shutdown asked to close once the running handler returns
 	// closeCode and closeReason are sent by the writer once the queue is
@@ -297,8 +299,40 @@ func (c *conn) safely(name string, fn func() error) (err error) {
 func (c *conn) Send(frame []byte) { c.enqueue(frame) }
 
 // enqueue is Send reporting whether the frame was queued: false when the
-// connection is closed or was just cut as too slow.
-func (c *conn) enqueue(frame []byte) bool {
+// connection is closed or was just cut as too slow. While the connection
+// holds (a history read runs), frames wait in held, counted in the queue.
+func (c *conn) enqueue(frame []byte) bool { return c.enqueueFrame(frame, false) }
+
+// enqueueDirect queues a frame past a hold: the history read's own replies.
+func (c *conn) enqueueDirect(frame []byte) bool { return c.enqueueFrame(frame, true) }
+
+// hold makes Send keep frames back until release: a history read answers
+// first, then what was delivered live meanwhile follows, in order.
+func (c *conn) hold() {
+	c.mu.Lock()
+	c.holding = true
+	c.mu.Unlock()
+}
+
+// release ends a hold and queues the frames it kept back.
+func (c *conn) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.holding = false
+	if len(c.held) == 0 || c.closed {
+		c.held = nil
+		return
+	}
+	c.queue = append(c.queue, c.held...)
+	c.held = nil
+	if !c.writing {
+		c.writing = true
+		c.workers.Add(1)
+		go c.write()
+	}
+}
+
+func (c *conn) enqueueFrame(frame []byte, direct bool) bool {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -312,9 +346,14 @@ func (c *conn) enqueue(frame []byte) bool {
 		c.closeSlow()
 		return false
 	}
-	c.queue = append(c.queue, frame)
 	c.queued += len(frame)
 	c.delivered++
+	if c.holding && !direct {
+		c.held = append(c.held, frame)
+		c.mu.Unlock()
+		return true
+	}
+	c.queue = append(c.queue, frame)
 	if !c.writing {
 		c.writing = true
 		c.workers.Add(1)
@@ -449,7 +488,7 @@ func (c *conn) closeSlow() {
 		return
 	}
 	c.closed = true
-	c.queue, c.spare = nil, nil
+	c.queue, c.spare, c.held = nil, nil, nil
 	c.workers.Add(1)
 	c.mu.Unlock()
 	c.mount.stats.slow.Add(1)
@@ -475,7 +514,7 @@ func truncate(reason string) string {
 func (c *conn) closeNow() {
 	c.mu.Lock()
 	c.closed = true
-	c.queue, c.spare = nil, nil
+	c.queue, c.spare, c.held = nil, nil, nil
 	cancel := c.cancel
 	c.mu.Unlock()
 	_ = c.ws.CloseNow()

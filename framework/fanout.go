@@ -37,6 +37,17 @@ func (a *App) broadcast(m *mount, b Broadcast) error {
 	if err != nil {
 		return err
 	}
+	if b.Channel != "" && m.history != nil {
+		if h := m.hist.Load(); h != nil {
+			// Kept in JetStream; every instance's consumer delivers it, with
+			// its offset (history.go).
+			if err := h.publish(b, frame); err != nil {
+				return err
+			}
+			m.stats.broadcasts.Add(1)
+			return nil
+		}
+	}
 	a.hub.Broadcast(m.ns, b.Channel, b.Except, frame)
 	m.stats.broadcasts.Add(1)
 	return nil

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -113,6 +114,11 @@ type Options struct {
 	// EmbeddedPort is the client port of the embedded server when URL is
 	// "embedded". Zero picks a random free port on 127.0.0.1.
 	EmbeddedPort int
+
+	// JetStreamDir turns JetStream on in the embedded server, keeping its
+	// files in this directory (created if missing). Empty leaves JetStream
+	// off. It has no effect on an external NATS, which decides for itself.
+	JetStreamDir string
 	// TLS configures TLS to the servers of a non-embedded bus: a private
 	// CA, a client certificate for mutual TLS, and the name the servers'
 	// certificates carry. When any of its fields is set every connection
@@ -352,13 +358,20 @@ func startEmbedded(opts Options, log zerolog.Logger) (*server.Server, error) {
 	if port == 0 {
 		port = server.RANDOM_PORT
 	}
-	srv, err := server.NewServer(&server.Options{
+	so := &server.Options{
 		Host:       "127.0.0.1",
 		Port:       port,
 		NoLog:      true,
 		NoSigs:     true,
 		MaxPayload: server.MAX_PAYLOAD_SIZE,
-	})
+	}
+	if opts.JetStreamDir != "" {
+		if err := os.MkdirAll(opts.JetStreamDir, 0o750); err != nil {
+			return nil, fmt.Errorf("%w: embedded nats-server: JetStream store: %w", ErrConnect, err)
+		}
+		so.JetStream, so.StoreDir = true, opts.JetStreamDir
+	}
+	srv, err := server.NewServer(so)
 	if err != nil {
 		return nil, fmt.Errorf("%w: cannot configure embedded nats-server: %w", ErrConnect, err)
 	}

@@ -35,7 +35,8 @@ func (d *decoder) bus(p string, n *yaml.Node) Bus {
 			s, ok := d.text("a token")(p, n)
 			return Secret(s), ok
 		}),
-		"user": into(&b.User, d.text("a user name")),
+		"user":     into(&b.User, d.text("a user name")),
+		"storeDir": into(&b.StoreDir, d.text("a directory path")),
 		"password": into(&b.Password, func(p string, n *yaml.Node) (Secret, bool) {
 			s, ok := d.text("a password")(p, n)
 			return Secret(s), ok
@@ -113,6 +114,9 @@ func (d *decoder) busAuth(p string, b Bus) {
 			}
 		}
 		return
+	}
+	if b.StoreDir != "" {
+		d.add(p+".storeDir", "%s", `is only for url: embedded; an external NATS keeps JetStream's files where its own config says (jetstream { store_dir: ... })`)
 	}
 
 	// One way to authenticate: the first one set wins the blame.

@@ -148,7 +148,17 @@ type Bus struct {
 	// "user" and "password"); one requires the other.
 	User     string
 	Password Secret
+	// StoreDir is where the embedded server keeps JetStream's files, the
+	// message history of channels that keep one (key "storeDir"; default
+	// DefaultStoreDir, relative to the working directory). JetStream starts
+	// only when an app keeps history. An external NATS keeps its own store:
+	// there the key is refused.
+	StoreDir string
 }
+
+// DefaultStoreDir is where an embedded bus keeps JetStream's files when
+// storeDir is not set: next to the default SQLite file, data/app.db.
+const DefaultStoreDir = "data/nats"
 
 // BusTLS is the TLS configuration of a bus (key "services.buses.<name>.tls").
 // The servers' certificates are always verified.
@@ -274,6 +284,36 @@ type AppOverride struct {
 	Logger LoggerOverride
 	// WebSocket overrides the global WebSocket limits.
 	WebSocket WebSocketOverride
+	// Channels holds settings of the app's channels by namespace, e.g.
+	// "/ws/chat" (key "channels").
+	Channels map[string]ChannelOverride
+}
+
+// ChannelOverride holds the settings of one channel of an app (key
+// "appConfig.<app>.channels.<namespace>"). The app must mount a channel at
+// that namespace; boot refuses one it does not.
+type ChannelOverride struct {
+	// History turns on, tunes or (Enabled: false) turns off the channel's
+	// message history; its unset fields keep the values the channel was
+	// mounted with (mega.WithHistory), else the defaults.
+	History *HistoryOverride
+}
+
+// HistoryOverride is a history section (key "history"). A nil field keeps
+// the value set in code, else the default.
+type HistoryOverride struct {
+	// Enabled false turns history off for the channel (default true).
+	Enabled *bool
+	// Size is how many messages each sub-channel keeps (key "size").
+	Size *int
+	// TTL is how long a message is kept (key "ttl").
+	TTL *time.Duration
+	// MaxBytes bounds the bytes the whole channel keeps (key "maxBytes";
+	// 0 means no bound besides size and ttl).
+	MaxBytes *int64
+	// Replicas is how many JetStream servers hold a copy (key "replicas",
+	// 1 to 5; more than 1 needs a JetStream cluster).
+	Replicas *int
 }
 
 // LoggerOverride holds the logger settings an app sets. An empty string

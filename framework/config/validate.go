@@ -294,6 +294,19 @@ func (d *decoder) atLeast(min int) func(string, *yaml.Node) (int, bool) {
 	}
 }
 
+// between returns a parser of whole numbers from min to max.
+func (d *decoder) between(min, max int) func(string, *yaml.Node) (int, bool) {
+	least := d.atLeast(min)
+	return func(p string, n *yaml.Node) (int, bool) {
+		v, ok := least(p, n)
+		if ok && v > max {
+			d.add(p, "must be at most %d, got %d", max, v)
+			return 0, false
+		}
+		return v, ok
+	}
+}
+
 // required reports each key of keys that is missing from set, the keys a
 // mapping at p had, with the hint keys[key].
 func (d *decoder) required(p string, set map[string]bool, keys map[string]string) {
@@ -363,6 +376,12 @@ func (d *decoder) root(c *Config, n *yaml.Node) {
 		d.pingPong("websocket", c.WebSocket, ws)
 		for _, name := range slices.Sorted(maps.Keys(c.AppConfig)) {
 			d.pingPong("appConfig."+name+".websocket", c.App(name).WebSocket, c.AppConfig[name].WebSocket)
+			for _, ns := range slices.Sorted(maps.Keys(c.AppConfig[name].Channels)) {
+				h := c.AppConfig[name].Channels[ns].History
+				if h != nil && (h.Enabled == nil || *h.Enabled) && c.WSCluster == nil {
+					d.add("appConfig."+name+".channels."+ns+".history", "needs a wsCluster section: history is kept in NATS JetStream on the wsCluster's bus")
+				}
+			}
 		}
 	})
 }
@@ -780,11 +799,43 @@ func (d *decoder) appOverride(p string, n *yaml.Node) AppOverride {
 			o.Logger = d.logger(kp, v)
 		case "websocket":
 			o.WebSocket = d.websocket(kp, v)
+		case "channels":
+			o.Channels = d.channels(kp, v)
 		case "server", "apps", "services", "wsCluster", "metrics", "appConfig":
 			d.add(kp, "%s is global-only; move it to the top level of mega.yaml", k.Value)
 		default:
-			d.unknownKey(kp, k.Value, []string{"logger", "websocket"})
+			d.unknownKey(kp, k.Value, []string{"logger", "websocket", "channels"})
 		}
 	})
 	return o
+}
+
+// channels decodes appConfig.<app>.channels: namespaces to channel settings.
+func (d *decoder) channels(p string, n *yaml.Node) map[string]ChannelOverride {
+	out := map[string]ChannelOverride{}
+	d.pairs(p, n, `a mapping of namespaces to settings, like "/ws/chat": { history: { size: 100 } }`, func(kp string, k, v *yaml.Node) {
+		if !strings.HasPrefix(k.Value, "/") {
+			d.add(kp, "is not a namespace: a channel's namespace is its WebSocket path, starting with /")
+			return
+		}
+		var c ChannelOverride
+		d.mapping(kp, v, map[string]field{
+			"history": func(p string, v *yaml.Node) { c.History = d.history(p, v) },
+		})
+		out[k.Value] = c
+	})
+	return out
+}
+
+// history decodes a channel's history section.
+func (d *decoder) history(p string, n *yaml.Node) *HistoryOverride {
+	h := &HistoryOverride{}
+	d.mapping(p, n, map[string]field{
+		"enabled":  intoPtr(&h.Enabled, d.boolean),
+		"size":     intoPtr(&h.Size, d.atLeast(1)),
+		"ttl":      intoPtr(&h.TTL, d.duration),
+		"maxBytes": intoPtr(&h.MaxBytes, d.size(0)),
+		"replicas": intoPtr(&h.Replicas, d.between(1, 5)),
+	})
+	return h
 }

@@ -67,7 +67,7 @@ func TestRules(t *testing.T) {
 		{"unknown key in app section", "appConfig: {main: {loger: {level: debug}}}",
 			[]string{`appConfig.main.loger: unknown key (did you mean "logger"?)`}},
 		{"unknown key in app section, far", "appConfig: {main: {database: {}}}",
-			[]string{`appConfig.main.database: unknown key (valid: logger, websocket)`}},
+			[]string{`appConfig.main.database: unknown key (valid: channels, logger, websocket)`}},
 
 		// YAML types
 		{"duration given a list", "server: {shutdownTimeout: [10s]}",
@@ -157,6 +157,22 @@ func TestRules(t *testing.T) {
 		{"metrics and server both on free ports", "server: {addr: ':0'}\nmetrics: {addr: ':0'}", nil},
 		{"metrics unknown key", "metrics: {port: 9090}",
 			[]string{`metrics.port: unknown key (valid: addr, enabled, path)`}},
+		// channels
+		{"history", "wsCluster: {bus: main}\nservices: {buses: {main: {driver: nats, url: embedded, storeDir: tmp/js}}}\nappConfig: {main: {channels: {/ws/chat: {history: {size: 100, ttl: 10m, maxBytes: 1MiB, replicas: 1}}}}}", nil},
+		{"history off needs no cluster", "appConfig: {main: {channels: {/ws/chat: {history: {enabled: false}}}}}", nil},
+		{"history needs a cluster", "appConfig: {main: {channels: {/ws/chat: {history: {size: 10}}}}}",
+			[]string{`appConfig.main.channels./ws/chat.history: needs a wsCluster section: history is kept in NATS JetStream on the wsCluster's bus`}},
+		{"history values", "wsCluster: {bus: main}\nservices: {buses: {main: {driver: nats, url: embedded}}}\nappConfig: {main: {channels: {/ws/chat: {history: {size: 0, ttl: soon, replicas: 7, keep: 1}}}}}",
+			[]string{
+				`appConfig.main.channels./ws/chat.history.keep: unknown key (valid: enabled, maxBytes, replicas, size, ttl)`,
+				`appConfig.main.channels./ws/chat.history.replicas: must be at most 5, got 7`,
+				`appConfig.main.channels./ws/chat.history.size: must be at least 1, got 0`,
+				`appConfig.main.channels./ws/chat.history.ttl: must be a duration like "10s", got "soon"`,
+			}},
+		{"channel namespace", "appConfig: {main: {channels: {chat: {}}}}",
+			[]string{`appConfig.main.channels.chat: is not a namespace: a channel's namespace is its WebSocket path, starting with /`}},
+		{"storeDir with an external bus", "services: {buses: {main: {driver: nats, url: 'nats://a:4222', storeDir: x}}}",
+			[]string{`services.buses.main.storeDir: is only for url: embedded; an external NATS keeps JetStream's files where its own config says (jetstream { store_dir: ... })`}},
 		{"metrics is global-only", "appConfig: {main: {metrics: {enabled: false}}}",
 			[]string{`appConfig.main.metrics: metrics is global-only; move it to the top level of mega.yaml`}},
 

@@ -58,6 +58,23 @@ func StartServer(t testing.TB) *server.Server {
 	return s
 }
 
+// StartJetStream starts a single NATS server like StartServer, with
+// JetStream on and its files in dir (a fresh t.TempDir() when dir is
+// empty). Restart keeps the options, dir included, so streams survive it.
+func StartJetStream(t testing.TB, dir string) *server.Server {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	opts := baseOptions("")
+	opts.JetStream, opts.StoreDir = true, dir
+	s := start(t, opts)
+	tmpl := opts.Clone()
+	tmpl.Port = clientPort(s)
+	registry.Store(s, &entry{opts: tmpl})
+	return s
+}
+
 // StartCluster starts n NATS servers on 127.0.0.1 joined by routes into the
 // cluster "mega-test", each with random client and cluster ports. It
 // returns once every server has a route to each of the n-1 others, and
