@@ -43,6 +43,10 @@ type App struct {
 	reconnectWindow time.Duration
 
 	dev *devMode // nil unless the process runs under mega dev (see DevMode)
+
+	useMu   sync.Mutex
+	handler atomic.Pointer[http.Handler] // router wrapped in the middleware of Use; nil: none
+	use     []func(http.Handler) http.Handler
 }
 
 // mount is a channel mounted at a namespace.
@@ -102,11 +106,33 @@ func (a *App) Logger() *zerolog.Logger { return &a.log }
 
 // ServeHTTP serves the app's routes and channels.
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var h http.Handler = a.router
+	if p := a.handler.Load(); p != nil {
+		h = *p
+	}
 	if a.dev != nil {
-		a.dev.serveHTTP(w, r, a.router)
+		a.dev.serveHTTP(w, r, h)
 		return
 	}
-	a.router.ServeHTTP(w, r)
+	h.ServeHTTP(w, r)
+}
+
+// Use wraps the whole app in middleware: every request to it passes
+// through mw, in the order given, before routing. That covers the routes of
+// Router(), the WebSocket upgrades of every channel, /healthz, /readyz and
+// /_mega/client.js, so it suits what applies to everything, such as
+// security headers, CSRF checks or loading a session. (Router().Use only
+// works before the first route is added, which NewApp already did.) Call
+// it while setting the app up, before it serves.
+func (a *App) Use(mw ...func(http.Handler) http.Handler) {
+	a.useMu.Lock()
+	defer a.useMu.Unlock()
+	a.use = append(a.use, mw...)
+	var h http.Handler = a.router
+	for i := len(a.use) - 1; i >= 0; i-- {
+		h = a.use[i](h)
+	}
+	a.handler.Store(&h)
 }
 
 // SetReady installs the check behind GET /readyz: the app answers 200 when

@@ -163,3 +163,27 @@ func errorCode(t *testing.T, c *megatest.Client) string {
 	c.Expect(t, "error").Decode(t, &e)
 	return e.Code
 }
+
+func TestUseWrapsTheWholeApp(t *testing.T) {
+	is := is.New(t)
+	app := mega.NewApp("test")
+	var order []string
+	tag := func(name string) func(http.Handler) http.Handler {
+		return func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				order = append(order, name)
+				w.Header().Add("X-Seen", name)
+				next.ServeHTTP(w, r)
+			})
+		}
+	}
+	app.Router().Get("/hello", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("hi")) })
+	app.Use(tag("outer"), tag("inner"))
+	for _, path := range []string{"/hello", "/healthz", "/_mega/client.js", "/nowhere"} {
+		order = nil
+		rec := httptest.NewRecorder()
+		app.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		is.Equal(order, []string{"outer", "inner"}) // every path, in the order given
+		is.Equal(rec.Header().Values("X-Seen"), []string{"outer", "inner"})
+	}
+}

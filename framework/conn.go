@@ -150,7 +150,9 @@ func (c *conn) run(r *http.Request, user User) {
 	if user.ID != "" {
 		log = log.With().Str("user", user.ID).Logger()
 	}
-	c.ctx = &Ctx{ctx: ctx, conn: c, id: id, req: r, user: user, log: log}
+	// The request's own context ended with the upgrade: handlers that pass
+	// Request().Context() on get the connection's instead.
+	c.ctx = &Ctx{ctx: ctx, conn: c, id: id, req: r.WithContext(ctx), user: user, log: log}
 	c.ctx.Presence = &Presence{c: c.ctx}
 	c.hc = a.hub.Attach(m.ns, c)
 	c.ping = time.AfterFunc(c.limits.PingInterval, c.keepalive)

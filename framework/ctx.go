@@ -29,7 +29,8 @@ type Ctx struct {
 // Context returns a context that is cancelled when the connection ends.
 func (c *Ctx) Context() context.Context { return c.ctx }
 
-// Request returns the HTTP request that opened the WebSocket.
+// Request returns the HTTP request that opened the WebSocket. Its Context
+// is the connection's (see Context), not the finished HTTP exchange's.
 func (c *Ctx) Request() *http.Request { return c.req }
 
 // ConnID returns the connection's id, unique within this process.

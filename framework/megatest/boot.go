@@ -12,7 +12,9 @@ import (
 )
 
 // BootCluster boots n instances of apps in this process, the way
-// mega.Main would boot n processes, all on one embedded NATS test server.
+// mega.Main would boot n processes, all on one embedded NATS test server
+// (with JetStream, for channels that keep history; its files go to a
+// temporary directory).
 // yaml is a mega.yaml (may be empty; environment variables are not read,
 // so ${VAR:-default} takes its default; a wsCluster section must name a
 // bus that services.buses defines, with any url); the kit then forces what a test
@@ -22,7 +24,7 @@ import (
 // App is the first app in the config. Instances shut down when the test ends.
 func BootCluster(t testing.TB, n int, apps mega.Apps, yaml string) []*Server {
 	t.Helper()
-	url := natstest.URL(natstest.StartServer(t))
+	url := natstest.URL(natstest.StartJetStream(t, ""))
 	urls := make([]string, n)
 	for i := range urls {
 		urls[i] = url
