@@ -22,7 +22,7 @@ type cluster struct {
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
 	requireBrowser(t) // skip before building anything
-	nats := natstest.URL(natstest.StartServer(t))
+	nats := natstest.URL(natstest.StartJetStream(t, ""))
 	db := database(t)
 	return &cluster{
 		a:       startInstance(t, "A", nats, db),

@@ -32,7 +32,7 @@ func TestScreenshot(t *testing.T) {
 	}
 	requireBrowser(t)
 	is := is.New(t)
-	nats := natstest.URL(natstest.StartServer(t))
+	nats := natstest.URL(natstest.StartJetStream(t, ""))
 	db := database(t)
 	a := startInstance(t, "A", nats, db)
 	b := startInstance(t, "B", nats, db)

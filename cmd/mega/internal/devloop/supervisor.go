@@ -23,6 +23,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/megaframework/mega/framework/bus"
+	"github.com/megaframework/mega/framework/config"
 )
 
 // Environment variables the supervisor sets for the apps it runs; the
@@ -138,7 +139,9 @@ func run(ctx context.Context, opts Options) error {
 }
 
 // start creates tmp/ and opens the bus: the embedded nats-server the
-// instances share, or NATS_URL when the environment sets one.
+// instances share, or NATS_URL when the environment sets one. The embedded
+// server runs JetStream for channels that keep history, with its files in
+// data/nats, where the app's own embedded server keeps them too.
 func (s *supervisor) start(ctx context.Context) error {
 	if _, err := os.Stat(s.tmpDir); errors.Is(err, fs.ErrNotExist) {
 		s.madeTmp = true
@@ -152,7 +155,10 @@ func (s *supervisor) start(ctx context.Context) error {
 	} else {
 		s.con.status("using NATS_URL from the environment: %s", url)
 	}
-	b, err := bus.Open(ctx, bus.Options{URL: url, Name: "mega-dev", BusName: "mega dev", Logger: zerolog.Nop()})
+	b, err := bus.Open(ctx, bus.Options{
+		URL: url, Name: "mega-dev", BusName: "mega dev", Logger: zerolog.Nop(),
+		JetStreamDir: filepath.Join(s.opts.Dir, filepath.FromSlash(config.DefaultStoreDir)),
+	})
 	if err != nil {
 		return err
 	}

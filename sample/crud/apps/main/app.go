@@ -17,7 +17,11 @@ func New(env *mega.Env) (*mega.App, error) {
 	app := env.NewApp()
 	r := app.Router()
 	mountPage(r)
-	app.Channel("/ws/chat", newChat(), mega.WithAuth(chatAuth), mega.WithPresenceEvents())
+	// The chat keeps each room's recent messages (mega.DefaultHistory: the
+	// last 100 for 10 minutes) in NATS JetStream, so a page shows them on
+	// load and a client that reconnects gets what it missed; mega.yaml's
+	// appConfig tunes it.
+	app.Channel("/ws/chat", newChat(), mega.WithAuth(chatAuth), mega.WithPresenceEvents(), mega.WithHistory(mega.DefaultHistory))
 	if err := mountRooms(app, db); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package mainapp_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"testing"
@@ -145,4 +146,80 @@ func TestRoomsAcrossInstances(t *testing.T) {
 		c.ExpectNone(t, "rooms.deleted", quiet)
 		is.Equal(c.Count("rooms.created")+c.Count("rooms.updated"), 0)
 	}
+}
+
+// position is where a chat.message sits in its room's history.
+type position struct {
+	Channel string `json:"channel"`
+	Epoch   string `json:"epoch"`
+	Offset  uint64 `json:"offset"`
+}
+
+// positionOf reads the history position a frame carries next to its
+// payload.
+func positionOf(t *testing.T, f megatest.Frame) position {
+	t.Helper()
+	var p position
+	if err := json.Unmarshal(f.Raw, &p); err != nil {
+		t.Fatalf("decode %s: %v", f.Raw, err)
+	}
+	return p
+}
+
+// TestChatHistoryAcrossInstances checks the room history: chat.message
+// frames carry the room's position, the same on both instances; a page
+// opened later reads the recent messages with history.get; a client that
+// was away recovers what it missed with history.recover.
+func TestChatHistoryAcrossInstances(t *testing.T) {
+	is := is.New(t)
+	servers := megatest.BootCluster(t, 2, mega.Apps{"main": mainapp.New}, testConfig(t))
+	one, two := servers[0], servers[1]
+	ann, _ := joinChat(t, one, "ann", "kitchen")
+	bob, _ := joinChat(t, two, "bob", "kitchen")
+
+	var last position
+	for i := range 3 {
+		ann.Push(t, "chat.send", map[string]string{"text": fmt.Sprint("dish ", i)})
+		a, b := positionOf(t, ann.Expect(t, "chat.message")), positionOf(t, bob.Expect(t, "chat.message"))
+		is.Equal(a, b) // one position on both instances
+		is.Equal(a.Channel, "kitchen")
+		is.True(a.Offset > last.Offset) // growing with every message
+		last = a
+	}
+
+	// A page opened later shows the room's recent messages, oldest first.
+	cid, _ := joinChat(t, two, "cid", "kitchen")
+	cid.PushRef(t, "history.get", map[string]any{"channel": "kitchen", "limit": 2}, "h")
+	var page struct {
+		Epoch    string            `json:"epoch"`
+		Offset   uint64            `json:"offset"`
+		Messages []json.RawMessage `json:"messages"`
+	}
+	cid.Expect(t, "history").Decode(t, &page)
+	is.Equal(len(page.Messages), 2)
+	var first struct {
+		Payload chatMessage `json:"payload"`
+	}
+	is.NoErr(json.Unmarshal(page.Messages[0], &first))
+	is.Equal(first.Payload.Text, "dish 1")
+	is.Equal(page.Offset, last.Offset)
+
+	// Bob goes away; ann says two more things; bob comes back and recovers.
+	bob.Close()
+	for i := 3; i < 5; i++ {
+		ann.Push(t, "chat.send", map[string]string{"text": fmt.Sprint("dish ", i)})
+		ann.Expect(t, "chat.message")
+	}
+	bob, _ = joinChat(t, two, "bob", "kitchen")
+	bob.PushRef(t, "history.recover", map[string]any{"channel": "kitchen", "epoch": last.Epoch, "offset": last.Offset}, "r")
+	for i := 3; i < 5; i++ {
+		var got chatMessage
+		bob.Expect(t, "chat.message").Decode(t, &got)
+		is.Equal(got.Text, fmt.Sprint("dish ", i)) // the missed ones, in order
+	}
+	var rec struct {
+		Recovered bool `json:"recovered"`
+	}
+	bob.Expect(t, "history.recovered").Decode(t, &rec)
+	is.True(rec.Recovered)
 }
