@@ -18,6 +18,7 @@ import (
 var documents = []struct{ path, target string }{
 	{path: "README.md"},
 	{path: "docs/getting-started.md"},
+	{path: "docs/history.md"},
 	{path: "framework/doc.go", target: "framework/example_doc_test.go"},
 	{path: "framework/megatest/megatest.go", target: "framework/megatest/example_test.go"},
 }

@@ -9,8 +9,9 @@ import (
 	"testing"
 )
 
-// T implements only what megatest calls: Helper, Cleanup, Fatalf, Errorf
-// and Logf; the embedded testing.TB is nil, so any other method panics.
+// T implements only what megatest calls: Helper, Cleanup, Fatalf, Errorf,
+// Logf and TempDir; the embedded testing.TB is nil, so any other method
+// panics.
 // Every example starts with
 //
 //	t := exampletest.New()
@@ -53,6 +54,17 @@ func (t *T) Fatalf(format string, args ...any) {
 // Logf writes to standard error, which examples do not compare.
 func (t *T) Logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, format+"\n", args...)
+}
+
+// TempDir returns a new directory that Done removes (megatest's NATS
+// keeps JetStream's files there).
+func (t *T) TempDir() string {
+	dir, err := os.MkdirTemp("", "mega-example-")
+	if err != nil {
+		t.Fatalf("temp dir: %v", err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
 }
 
 // Done runs the cleanups, last first, and ends a Fatalf. It must be
