@@ -3,7 +3,9 @@
 // Opened as /?name=NAME&room=ROOM it connects at once; without a name it
 // asks for one. The connection, its reconnects (with jittered backoff) and
 // the presence list come from mega's browser client, served by every mega
-// app at /_mega/client.js. The rooms list follows the REST API live: the
+// app at /_mega/client.js. The room's recent messages come from its history
+// on load; after a reconnect the client recovers what the page missed by
+// itself. The rooms list follows the REST API live: the
 // server sends rooms.created, rooms.updated and rooms.deleted to every
 // connection after a change. The data-testid attributes are a stable
 // interface for end-to-end tests: online, messages, chat-input, chat-send,
@@ -44,6 +46,7 @@ const state = {
   rooms: [], // from GET /api/rooms
   socket: null,
   presence: null,
+  loaded: null, // the room whose history the list shows
 };
 
 // ---- status and notices ---------------------------------------------------
@@ -132,6 +135,49 @@ function addMessage(from, text, at, kind) {
   const atBottom = m.scrollHeight - m.scrollTop - m.clientHeight < 40;
   m.append(li);
   if (atBottom) m.scrollTop = m.scrollHeight;
+}
+
+// showChat shows one chat.message payload of the current room.
+function showChat(p) {
+  if (p && p.room === state.room) addMessage(p.from.name, p.text, p.at, "");
+}
+
+// ---- history ----------------------------------------------------------------
+//
+// The room's messages come from its history (socket.history) when the page
+// opens it, then from chat.message frames: live ones, and after a reconnect
+// the ones the client recovers by itself. The client drops the frames it
+// has handled already, so every message is shown once. When the recovery
+// cannot fill the gap (the page was away longer than the history keeps),
+// the room is loaded again, as on opening it.
+
+let historyLoad = 0; // the latest load; an older one's result is dropped
+let liveWhileLoading = null; // chat frames shown while a load is in flight
+
+async function loadHistory() {
+  const load = ++historyLoad;
+  const room = state.room;
+  const live = [];
+  liveWhileLoading = live;
+  let h;
+  try {
+    h = await state.socket.history(room, { limit: 100 });
+  } catch (err) {
+    if (load !== historyLoad) return;
+    liveWhileLoading = null;
+    // A lost connection loads again on the next welcome.
+    if (err.code !== "disconnected" && err.code !== "closed") notice(`Could not load the room's messages: ${err.message}`);
+    return;
+  }
+  if (load !== historyLoad || room !== state.room) return;
+  liveWhileLoading = null;
+  state.loaded = room;
+  // Messages that came live during the load and are newer than the history
+  // stay after it; older ones are in it.
+  const newer = live.filter((f) => f.epoch !== h.epoch || f.offset > h.offset);
+  el.messages.replaceChildren();
+  for (const f of [...h.messages, ...newer]) if (f.type === "chat.message") showChat(f.payload);
+  el.messages.scrollTop = el.messages.scrollHeight;
 }
 
 function pageURL(name, room) {
@@ -250,12 +296,20 @@ function start(name, room) {
 
   setStatus(socket.state);
   socket.onState(setStatus);
-  socket.on("welcome", () => loadRooms());
+  socket.on("welcome", () => {
+    loadRooms();
+    if (state.loaded !== state.room) loadHistory(); // a reconnect recovers instead
+  });
+  socket.onRecovered(({ channel, recovered }) => {
+    if (channel === state.room && !recovered) loadHistory();
+  });
   socket.on("rooms.created", ({ room }) => roomEvent(() => upsertRoom(room)));
   socket.on("rooms.updated", ({ room }) => roomEvent(() => upsertRoom(room)));
   socket.on("rooms.deleted", ({ id }) => roomEvent(() => removeRoom(id)));
-  socket.on("chat.message", (p) => {
-    if (p.room === state.room) addMessage(p.from.name, p.text, p.at, "");
+  socket.on("chat.message", (p, frame) => {
+    if (p.room !== state.room) return;
+    if (liveWhileLoading) liveWhileLoading.push(frame);
+    showChat(p);
   });
   socket.on("chat.whisper", (p) => addMessage(`${p.from.name} → you`, p.text, p.at, "whisper"));
   socket.on("error", (p) => notice(p.message || "Something went wrong."));
@@ -265,10 +319,15 @@ function start(name, room) {
 }
 
 // switchRoom moves to another room: messages are per room, so the list is
-// cleared and the socket reconnects with the new room.
+// cleared, the old room is no longer recovered, and the socket reconnects
+// with the new room, whose history the welcome loads.
 function switchRoom(room, push) {
   if (room === state.room) return;
+  state.socket.forget(state.room);
   state.room = room;
+  state.loaded = null;
+  historyLoad += 1; // a load of the old room still in flight is dropped
+  liveWhileLoading = null;
   if (push) history.pushState(null, "", pageURL(state.name, room));
   el.messages.replaceChildren();
   state.presence.setFilter(inRoom(room));
