@@ -165,8 +165,9 @@ export interface SocketOptions {
   /**
    * Sent as ?token= on every (re)connect. A function is asked for a token
    * before a connection when there is none usable, and before the current
-   * one expires (it is then sent with token.refresh). No token from it, or a
-   * string token closed with 4001, leaves the socket offline.
+   * one expires (it is then sent with token.refresh). Without a function, a
+   * 4001 close (expired token, or a cookie session logged out) leaves the
+   * socket offline until reconnect(), as does a function returning no token.
    */
   token?: string | (() => TokenResult | Promise<TokenResult>);
   /** false: do not send history.recover after a reconnect (default true). */

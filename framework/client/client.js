@@ -174,8 +174,10 @@ export function connect(url, options = {}) {
  *              {token, expiresAt} (or a promise of one), sent as ?token=
  *              on every (re)connect; a function is also called to refresh
  *              the token over the socket before it expires, and after the
- *              server closed with 4001. A function returning no token (or
- *              a string token closed with 4001) leaves the socket offline.
+ *              server closed with 4001. Without a function, a 4001 close
+ *              (expired token, or a session cookie logged out) leaves the
+ *              socket offline until reconnect(), as does a function
+ *              returning no token.
  *   recover    false: do not recover positions after a reconnect (default
  *              true; duplicates are dropped either way)
  *
@@ -515,7 +517,7 @@ export class Socket {
   }
 
   // #halt stops reconnecting, as after close() but keeping the window
-  // listeners: a token the server refused, and none to replace it.
+  // listeners: credentials the server refused, and none to replace them.
   #halt(close) {
     this.#closed = true;
     this.#drop(4000, "halt");
@@ -605,10 +607,11 @@ export class Socket {
       this.#rejectAll("disconnected", "mega: connection lost");
       const close = { code: ev.code, reason: ev.reason };
       if (ev.code === CLOSE_TOKEN_EXPIRED || (!opened && this.#provider)) {
-        // The token expired, or may be why the upgrade failed (a browser
-        // sees a refused upgrade as 1006): never retry blindly with it.
-        if (this.#provider) this.#token = null;
-        else if (this.#token) return this.#halt(close);
+        // The credentials expired (a token, or a session cookie: logged
+        // out), or the token may be why the upgrade failed (a browser sees
+        // a refused upgrade as 1006): never retry blindly with them.
+        if (!this.#provider) return this.#halt(close);
+        this.#token = null;
       }
       this.#scheduleRetry(close);
     };

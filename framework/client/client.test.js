@@ -912,10 +912,15 @@ describe("tokens", () => {
     assert.equal(WS.sockets.length, 2);
   });
 
-  test("without any token a 4001 close is retried (a cookie may still be good)", () => {
-    const { socket, WS } = setup();
-    open(WS).serverClose(CLOSE_TOKEN_EXPIRED, "token expired");
-    assert.equal(socket.state, "reconnecting");
+  test("a cookie session closed with 4001 (logged out) goes offline too, until reconnect()", () => {
+    const { socket, WS, clock, states } = setup();
+    open(WS).serverClose(CLOSE_TOKEN_EXPIRED, "logged out");
+    assert.equal(socket.state, "offline");
+    assert.deepEqual(states.at(-1)[1], { attempt: 0, code: 4001, reason: "logged out" });
+    clock.advance(60000);
+    assert.equal(WS.sockets.length, 1);
+    socket.reconnect(); // e.g. after signing in again
+    assert.equal(WS.sockets.length, 2);
   });
 
   test("a token function is asked on connect; its token is reused after a drop and replaced after 4001", () => {
