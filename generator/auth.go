@@ -3,7 +3,10 @@ package generator
 import (
 	"bytes"
 	"fmt"
+	"go/ast"
 	"go/format"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -27,27 +30,30 @@ type AuthOptions struct {
 // docs/adr/0009-auth-tokens-and-sessions.md). Run Tidy after writing.
 const JWTModule = "github.com/golang-jwt/jwt/v5 v5.3.1"
 
-// authKey is in app.go once auth is wired: running Auth again changes
-// nothing there.
-const authKey = "mountAuth(app, db)"
-
 // Auth plans accounts, sessions, tokens and private rooms in an existing
 // app made by mega new: the files of templates/auth (with their tests and
 // static/auth.js), and these edits of the app's own files:
 //
-//   - app.go: mountAuth right after the app is made; every channel's
-//     mega.WithAuth(hook) becomes mega.WithAuth(auth.channel(hook)) with
-//     mega.WithTokenRefresh, the chat channel gets the room authorization
-//     (mega.WithAuthorize), and the page is served with security headers;
-//   - every REST resource (app.Router().Route("/api/...")) requires a
-//     session for requests that change something (requireSession);
+//   - app.go: mountAuth right after the app is made, and one app.Use line
+//     that installs auth's middlewares on the whole app (security headers,
+//     CSRF, the session or token loaded into the request's context, and
+//     401 for a change under /api/ or a WebSocket upgrade without a user),
+//     so that every route and resource, those generated later too, is
+//     covered; every channel's mega.WithAuth(hook) becomes
+//     mega.WithAuth(auth.channel(hook)) with mega.WithTokenRefresh, its
+//     channel is wrapped in auth.track (logout closes the session's
+//     sockets), and the chat channel gets the room authorization
+//     (mega.WithAuthorize);
+//   - the app's tests that call app.ServeHTTP directly send their
+//     requests with a test session (see legacy_login_test.go);
 //   - static/index.html loads auth.js (the login form) instead of app.js;
 //     auth.js loads app.js once the user is logged in;
 //   - go.mod requires the JWT library (JWTModule).
 //
-// Each edit is made once: a second run changes nothing. An app whose files
-// no longer have what an edit looks for gets an error that says what to
-// change by hand, and nothing is written.
+// Each edit is made once: a second run changes nothing, except that it
+// wires the channels and adapts the tests added since the first. An app
+// whose files no longer have what an edit looks for gets an error that
+// says what to change by hand, and nothing is written.
 func Auth(opts AuthOptions) (*Plan, error) {
 	a, err := findApp(opts.Dir, opts.App)
 	if err != nil {
@@ -79,12 +85,6 @@ func Auth(opts AuthOptions) (*Plan, error) {
 		return nil, err
 	}
 	files = append(files, tests...)
-
-	resources, err := guardResources(a.root, dir)
-	if err != nil {
-		return nil, err
-	}
-	files = append(files, resources...)
 
 	index, err := a.read(dir + "/static/index.html")
 	if err != nil {
@@ -122,48 +122,40 @@ func editError(path, what, byHand string) error {
 	return fmt.Errorf("%s: %s; nothing was written. Make the change by hand, then run mega generate auth again:\n%s", path, what, byHand)
 }
 
-// The lines of app.go that wireAuth edits.
-var (
-	// newAppLine is where the app is made; mountAuth goes right after it.
-	newAppLine = regexp.MustCompile(`(?m)^([ \t]*)app := env\.NewApp\([^\n]*\)\n`)
-	// channelAuth is a channel's auth hook in an app.Channel call.
-	channelAuth = regexp.MustCompile(`mega\.WithAuth\(([A-Za-z_][A-Za-z0-9_]*)\)`)
-	// mountPageCall serves the page.
-	mountPageCall = regexp.MustCompile(`(?m)^([ \t]*)mountPage\(r\)\n`)
-)
+// authKey is in app.go once auth is mounted: running Auth again does not
+// mount it twice.
+const authKey = "mountAuth(app, db)"
+
+// authUse installs auth's middlewares on the whole app (see authn.go).
+const authUse = "app.Use(auth.secureHeaders, auth.crossOrigin, auth.loadUser, auth.requireUser)"
+
+// newAppLine is where the app is made in app.go; mountAuth goes right
+// after it.
+var newAppLine = regexp.MustCompile(`(?m)^([ \t]*)app := env\.NewApp\([^\n]*\)\n`)
 
 // wireAuth returns app.go with auth wired in (see Auth).
 func wireAuth(path string, src []byte) ([]byte, error) {
-	if bytes.Contains(src, []byte(authKey)) {
-		return src, nil
-	}
-	loc := newAppLine.FindSubmatchIndex(src)
-	if loc == nil {
-		return nil, editError(path, "no line `app := env.NewApp()` to mount auth after",
-			"\tauth, err := mountAuth(app, db)\n\tif err != nil {\n\t\treturn nil, err\n\t}\n")
-	}
-	indent := string(src[loc[2]:loc[3]])
-	mount := indent + "auth, err := " + authKey + "\n" +
-		indent + "if err != nil {\n" + indent + "\treturn nil, err\n" + indent + "}\n"
-	out := slices.Concat(src[:loc[1]], []byte(mount), src[loc[1]:])
-
-	var lines []string
-	for _, line := range strings.SplitAfter(string(out), "\n") {
-		if strings.Contains(line, "app.Channel(") && channelAuth.MatchString(line) {
-			opts := "mega.WithAuth(auth.channel($1)), mega.WithTokenRefresh(auth.refresh)"
-			if strings.Contains(line, `"/ws/chat"`) {
-				opts += ", mega.WithAuthorize(auth.mayEnter)"
-			}
-			line = channelAuth.ReplaceAllString(line, opts)
+	out := src
+	if !bytes.Contains(src, []byte(authKey)) {
+		loc := newAppLine.FindSubmatchIndex(src)
+		if loc == nil {
+			return nil, editError(path, "no line `app := env.NewApp()` to mount auth after",
+				"\tauth, err := mountAuth(app, db)\n\tif err != nil {\n\t\treturn nil, err\n\t}\n\t"+authUse+"\n")
 		}
-		lines = append(lines, line)
+		indent := string(src[loc[2]:loc[3]])
+		mount := indent + "auth, err := " + authKey + "\n" +
+			indent + "if err != nil {\n" + indent + "\treturn nil, err\n" + indent + "}\n" +
+			indent + authUse + "\n"
+		out = slices.Concat(src[:loc[1]], []byte(mount), src[loc[1]:])
 	}
-	out = []byte(strings.Join(lines, ""))
+	out, err := wireChannels(path, out)
+	if err != nil {
+		return nil, err
+	}
 	if !bytes.Contains(out, []byte("auth.channel(")) {
 		return nil, editError(path, "no app.Channel(..., mega.WithAuth(hook), ...) to take its user from the session",
-			"\tmega.WithAuth(auth.channel(hook)), mega.WithTokenRefresh(auth.refresh)")
+			"\tapp.Channel(ns, auth.track(ch), mega.WithAuth(auth.channel(hook)), mega.WithTokenRefresh(auth.refresh))")
 	}
-	out = mountPageCall.ReplaceAll(out, []byte("${1}mountPage(r.With(auth.securePages))\n"))
 	formatted, err := format.Source(out)
 	if err != nil {
 		return nil, fmt.Errorf("%s does not parse after wiring auth (is it valid Go?): %w", path, err)
@@ -171,37 +163,69 @@ func wireAuth(path string, src []byte) ([]byte, error) {
 	return formatted, nil
 }
 
-// resourceMount is how a generated REST resource mounts its routes.
-var resourceMount = []byte(`app.Router().Route("/api/`)
+// edit replaces src[from:to] with text.
+type edit struct {
+	from, to int
+	text     string
+}
 
-// guarded is a resource mount that requires a session.
-var guarded = []byte(`app.Router().With(requireSession(db)).Route("/api/`)
-
-// guardResources returns the Go files of the app directory dir that mount
-// a REST resource, edited so that their routes require a session for
-// requests that change something.
-func guardResources(root, dir string) ([]file, error) {
-	entries, err := os.ReadDir(filepath.Join(root, filepath.FromSlash(dir)))
+// wireChannels edits every app.Channel(ns, ch, ..., mega.WithAuth(hook),
+// ...) of src whose hook is a plain name (one not wired yet) into
+// app.Channel(ns, auth.track(ch), ..., mega.WithAuth(auth.channel(hook)),
+// mega.WithTokenRefresh(auth.refresh), ...), adding
+// mega.WithAuthorize(auth.mayEnter) for the chat ("/ws/chat").
+func wireChannels(path string, src []byte) ([]byte, error) {
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, path, src, parser.SkipObjectResolution)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s does not parse (is it valid Go?): %w", path, err)
 	}
-	var out []file
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
-			continue
+	off := func(p token.Pos) int { return fset.Position(p).Offset }
+	var edits []edit
+	ast.Inspect(f, func(n ast.Node) bool {
+		call, ok := n.(*ast.CallExpr)
+		if !ok || !isCall(call, "app", "Channel") || len(call.Args) < 3 {
+			return true
 		}
-		p := dir + "/" + name
-		src, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(p)))
-		if err != nil {
-			return nil, err
+		for _, arg := range call.Args[2:] {
+			opt, ok := arg.(*ast.CallExpr)
+			if !ok || !isCall(opt, "mega", "WithAuth") || len(opt.Args) != 1 {
+				continue
+			}
+			hook, ok := opt.Args[0].(*ast.Ident)
+			if !ok {
+				continue // wired already, or a hook to wire by hand
+			}
+			if ch, ok := call.Args[1].(*ast.CallExpr); !ok || !isCall(ch, "auth", "track") {
+				edits = append(edits, edit{off(call.Args[1].Pos()), off(call.Args[1].Pos()), "auth.track("},
+					edit{off(call.Args[1].End()), off(call.Args[1].End()), ")"})
+			}
+			more := ", mega.WithTokenRefresh(auth.refresh)"
+			if lit, ok := call.Args[0].(*ast.BasicLit); ok && lit.Value == `"/ws/chat"` {
+				more += ", mega.WithAuthorize(auth.mayEnter)"
+			}
+			edits = append(edits, edit{off(hook.Pos()), off(opt.End()), "auth.channel(" + hook.Name + "))" + more})
 		}
-		if !bytes.Contains(src, resourceMount) {
-			continue
-		}
-		out = append(out, file{path: p, data: bytes.ReplaceAll(src, resourceMount, guarded), policy: rewrite})
+		return true
+	})
+	// Back to front, so that the offsets of the edits still to make hold.
+	slices.SortStableFunc(edits, func(a, b edit) int { return b.from - a.from })
+	out := slices.Clone(src)
+	for _, e := range edits {
+		out = slices.Concat(out[:e.from], []byte(e.text), out[e.to:])
 	}
 	return out, nil
+}
+
+// isCall reports whether call calls x.name, x being a package or a
+// variable called x.
+func isCall(call *ast.CallExpr, x, name string) bool {
+	sel, ok := call.Fun.(*ast.SelectorExpr)
+	if !ok || sel.Sel.Name != name {
+		return false
+	}
+	id, ok := sel.X.(*ast.Ident)
+	return ok && id.Name == x
 }
 
 // Edits of the tests the app had, which ran without auth (see
