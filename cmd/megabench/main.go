@@ -58,8 +58,11 @@ type config struct {
 	Label       string
 	LocalAddrs  []string
 	Quiet       bool
-	Watch       string // count frames of this type, with the wall time of the first and last
-	WatchUntil  int64  // with --idle: stop holding once this many watched frames arrived
+	Watch       string        // count frames of this type, with the wall time of the first and last
+	WatchUntil  int64         // with --idle: stop holding once this many watched frames arrived
+	ReadLimit   int64         // largest frame a client accepts; 0 = max(64 KiB, 4×payload+4 KiB)
+	Await       string        // with --idle: wait until every client has a frame of this mega type before settling
+	AwaitFor    time.Duration // at most this long
 }
 
 func main() {
@@ -123,6 +126,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.Label, "label", "", "name of this run in reports and tables (default: the protocol)")
 	fs.StringVar(&c.Watch, "watch", "", "count frames of this mega type (e.g. presence.leave) and report the wall-clock time of the first and last, to time events triggered outside the tool")
 	fs.Int64Var(&c.WatchUntil, "watch-until", 0, "with --idle and --watch: stop once this many watched frames have arrived (0 = hold for --duration)")
+	fs.StringVar(&c.Await, "await", "", "with --idle: before --settle, wait (at most --await-for) until every client has received a frame of this mega type, e.g. welcome: the end of a join storm as the clients see it")
+	fs.DurationVar(&c.AwaitFor, "await-for", 2*time.Minute, "with --await: how long at most to wait")
+	fs.Int64Var(&c.ReadLimit, "read-limit", 0, "largest frame a client reads, in bytes; 0 = 64 KiB or 4×payload+4 KiB, whichever is larger (an app whose welcome carries the whole roster needs more: ~110 bytes per member)")
 	fs.StringVar(&localAddrs, "local-addrs", "", "comma-separated local IPs to dial from, round-robin (more than ~28k connections to one address need several)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: megabench [flags]\n       megabench table [flags] REPORT.json...\n\nFlags:\n")
@@ -171,6 +177,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	case "mega", "raw", "centrifuge":
 	default:
 		problems = append(problems, fmt.Sprintf("--protocol: must be mega, raw or centrifuge, got %q", c.Protocol))
+	}
+	if c.ReadLimit < 0 || c.ReadLimit > 1<<30 {
+		problems = append(problems, "--read-limit: must be between 0 and 1 GiB")
 	}
 	if c.Concurrency < 1 {
 		problems = append(problems, "--connect-concurrency: must be at least 1")

@@ -228,3 +228,44 @@ func TestWatchUntil(t *testing.T) {
 		t.Fatalf("summary:\n%s", out.String())
 	}
 }
+
+// bigGreeter sends every connection a 100 KB welcome, like an app whose
+// welcome carries a big roster.
+type bigGreeter struct{ benchChannel }
+
+func (bigGreeter) OnConnect(ctx *mega.Ctx) error {
+	return ctx.Send("welcome", strings.Repeat("x", 100<<10))
+}
+
+func TestAwaitWithReadLimit(t *testing.T) {
+	app := mega.NewApp("await")
+	app.Channel("/ws/chat", bigGreeter{})
+	srv := megatest.Start(t, app)
+	var out bytes.Buffer
+	err := cli(context.Background(), []string{
+		"--idle", "--url", srv.WebSocketURL("/ws/chat"), "--clients", "10", "--duration", "50ms",
+		"--settle", "0", "--progress", "0", "--await", "welcome", "--await-for", "20s", "--read-limit", "1048576",
+	}, &out, io.Discard)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), `awaited:     10 clients had their "welcome" frame`) || !strings.Contains(out.String(), "0 disconnects") {
+		t.Fatalf("summary:\n%s", out.String())
+	}
+}
+
+func TestAddedLatency(t *testing.T) {
+	lat := func(p50, p99 float64) *Latency { return &Latency{Count: 1, P50us: p50, P99us: p99} }
+	r := &Report{ByURL: []URLLatency{{Latency: lat(1000, 5000)}, {Latency: lat(3000, 6000)}, {Latency: lat(2000, 9000)}}}
+	p50, ok := added(r, func(l *Latency) float64 { return l.P50us })
+	if !ok || p50 != 1.5 {
+		t.Errorf("added p50 = %v, %v; want 1.5 ms", p50, ok)
+	}
+	p99, _ := added(r, func(l *Latency) float64 { return l.P99us })
+	if p99 != 2.5 {
+		t.Errorf("added p99 = %v; want 2.5 ms", p99)
+	}
+	if _, ok := added(&Report{ByURL: r.ByURL[:1]}, func(l *Latency) float64 { return l.P50us }); ok {
+		t.Error("one URL has nothing added")
+	}
+}

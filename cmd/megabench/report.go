@@ -71,6 +71,7 @@ type Params struct {
 	Window     int      `json:"window,omitempty"`
 	Publishers int      `json:"publishers"`
 	Payload    int      `json:"payload"`
+	Await      string   `json:"await,omitempty"`
 }
 
 // Connect describes the connect phase.
@@ -79,6 +80,10 @@ type Connect struct {
 	Failed    int     `json:"failed"`
 	Seconds   float64 `json:"seconds"`
 	PerSecond float64 `json:"perSecond"`
+	// AwaitSeconds is how long after the first dial every client had its
+	// --await frame (a join storm's end, seen from the clients).
+	AwaitSeconds float64 `json:"awaitSeconds,omitempty"`
+	Awaited      int64   `json:"awaited,omitempty"` // clients that got the --await frame
 }
 
 // Latency quantiles in microseconds.
@@ -147,7 +152,7 @@ func newReport(cfg *config) *Report {
 		Machine: Machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, Load: loadAvg()},
 		Params: Params{
 			URLs: cfg.URLs, Clients: cfg.Clients, Duration: cfg.Duration.Seconds(), Rate: cfg.Rate,
-			Publishers: cfg.Publishers, Payload: cfg.Payload,
+			Publishers: cfg.Publishers, Payload: cfg.Payload, Await: cfg.Await,
 		},
 	}
 }
@@ -228,6 +233,9 @@ func writeJSON(path string, rep *Report) error {
 func printSummary(w io.Writer, rep *Report) {
 	fmt.Fprintf(w, "== %s (%s, %s) — %d clients\n", rep.Label, rep.Protocol, rep.Mode, rep.Params.Clients)
 	fmt.Fprintf(w, "connect:     %d connected, %d failed, %.2fs, %.0f/s\n", rep.Connect.Connected, rep.Connect.Failed, rep.Connect.Seconds, rep.Connect.PerSecond)
+	if rep.Connect.Awaited > 0 {
+		fmt.Fprintf(w, "awaited:     %d clients had their %q frame %.2fs after the first dial\n", rep.Connect.Awaited, rep.Params.Await, rep.Connect.AwaitSeconds)
+	}
 	if rep.Mode == "broadcast" {
 		fmt.Fprintf(w, "window:      %.2fs, %d broadcasts (%.0f/s)\n", rep.WindowSeconds, rep.Broadcasts, rep.BroadcastsPerSec)
 		fmt.Fprintf(w, "deliveries:  %d of %d expected (lost %d), %s/s; drained in %.1fs\n", rep.Delivered, rep.Expected, rep.Lost, si(rep.DeliveriesPerSec), rep.DrainSeconds)

@@ -96,6 +96,8 @@ type runner struct {
 	clients []*client
 	pubs    []*client
 
+	await      []byte // `"type":"<--await>"`, nil without --await
+	awaited    atomic.Int64
 	watch      []byte // `"type":"<--watch>"`, nil without --watch
 	watchN     atomic.Int64
 	watchFirst atomic.Int64 // unix ns
@@ -145,6 +147,9 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*Report, error) {
 	if cfg.Watch != "" {
 		r.watch = []byte(`"type":` + strconv.Quote(cfg.Watch))
 	}
+	if cfg.Await != "" {
+		r.await = []byte(`"type":` + strconv.Quote(cfg.Await))
+	}
 	r.phase.Store("connect")
 	for _, u := range cfg.URLs {
 		r.groups = append(r.groups, &group{url: u})
@@ -192,6 +197,16 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*Report, error) {
 	}
 
 	if cfg.Idle {
+		if r.await != nil {
+			r.phase.Store("await")
+			end := time.Now().Add(cfg.AwaitFor)
+			for r.awaited.Load() < int64(len(r.clients)) && time.Now().Before(end) && ctx.Err() == nil {
+				time.Sleep(5 * time.Millisecond)
+			}
+			rep.Connect.Awaited = r.awaited.Load()
+			rep.Connect.AwaitSeconds = time.Since(t0).Seconds()
+			r.logf("%d/%d clients had their %s frame after %.2fs", rep.Connect.Awaited, len(r.clients), cfg.Await, rep.Connect.AwaitSeconds)
+		}
 		r.phase.Store("settle")
 		sleepCtx(ctx, cfg.Settle)
 		r.measureIdle(ctx, rep, procs)
@@ -309,7 +324,11 @@ func (r *runner) dial(ctx context.Context, hc *http.Client, url string) (*websoc
 		}
 		return nil, err
 	}
-	c.SetReadLimit(max(64<<10, 4*int64(r.cfg.Payload)+4096))
+	limit := r.cfg.ReadLimit
+	if limit == 0 {
+		limit = max(64<<10, 4*int64(r.cfg.Payload)+4096)
+	}
+	c.SetReadLimit(limit)
 	if hello := r.cfg.hello(); hello != nil {
 		if err := c.Write(ctx, websocket.MessageText, hello); err != nil {
 			c.CloseNow()
@@ -324,9 +343,14 @@ func (r *runner) dial(ctx context.Context, hc *http.Client, url string) (*websoc
 func (r *runner) read(c *client) {
 	defer r.readWG.Done()
 	buf := make([]byte, 0, 512)
-	primed := false
+	primed, awaited := false, false
 	shard := c.idx % subShards
 	for {
+		if cap(buf) > 64<<10 {
+			// Do not keep a big frame's buffer (a welcome with the whole
+			// roster) for the rest of the run: thousands of clients would.
+			buf = make([]byte, 0, 512)
+		}
 		_, rd, err := c.ws.Reader(context.Background())
 		if err == nil {
 			buf, err = readInto(rd, buf[:0])
@@ -374,6 +398,10 @@ func (r *runner) read(c *client) {
 			r.other.Add(1)
 			if r.watch != nil && bytes.Contains(buf, r.watch) {
 				r.watched(time.Now().UnixNano())
+			}
+			if !awaited && r.await != nil && bytes.Contains(buf, r.await) {
+				awaited = true
+				r.awaited.Add(1)
 			}
 		} else if !primed {
 			primed = true

@@ -64,6 +64,8 @@ var broadcastMetrics = []metric{
 	}, true},
 	{"p50", "ms", func(r *Report) (float64, bool) { return latUs(r, func(l *Latency) float64 { return l.P50us }) }, true},
 	{"p99", "ms", func(r *Report) (float64, bool) { return latUs(r, func(l *Latency) float64 { return l.P99us }) }, true},
+	{"added p50", "ms", func(r *Report) (float64, bool) { return added(r, func(l *Latency) float64 { return l.P50us }) }, true},
+	{"added p99", "ms", func(r *Report) (float64, bool) { return added(r, func(l *Latency) float64 { return l.P99us }) }, true},
 	{"lost", "", func(r *Report) (float64, bool) { return float64(r.Lost), true }, false},
 	{"connects/s", "", func(r *Report) (float64, bool) { return r.Connect.PerSecond, true }, false},
 }
@@ -74,6 +76,29 @@ var idleMetrics = []metric{
 	{"stacks per conn", "KB", func(r *Report) (float64, bool) { return r.Memory.StackPerConn / 1024, r.Memory.After != nil }, false},
 	{"goroutines per conn", "", func(r *Report) (float64, bool) { return r.Memory.GoroutinesPerCon, r.Memory.After != nil }, false},
 	{"connects/s", "", func(r *Report) (float64, bool) { return r.Connect.PerSecond, true }, false},
+	{"storm (all awaited)", "s", func(r *Report) (float64, bool) {
+		return r.Connect.AwaitSeconds, r.Connect.Awaited > 0 && r.Connect.Awaited == int64(r.Connect.Connected)
+	}, true},
+	{"awaited", "", func(r *Report) (float64, bool) { return float64(r.Connect.Awaited), r.Params.Await != "" }, false},
+	{"disconnects", "", func(r *Report) (float64, bool) { return float64(r.Disconnects), true }, false},
+}
+
+// added is what crossing instances adds to a latency quantile in one run:
+// the mean over the other URLs of their quantile minus the first URL's (the
+// publisher's instance), in ms. Only for runs over several URLs.
+func added(r *Report, q func(*Latency) float64) (float64, bool) {
+	if len(r.ByURL) < 2 || r.ByURL[0].Latency == nil {
+		return 0, false
+	}
+	local := q(r.ByURL[0].Latency)
+	var sum float64
+	for _, u := range r.ByURL[1:] {
+		if u.Latency == nil {
+			return 0, false
+		}
+		sum += q(u.Latency) - local
+	}
+	return sum / float64(len(r.ByURL)-1) / 1000, true
 }
 
 func latUs(r *Report, f func(*Latency) float64) (float64, bool) {
