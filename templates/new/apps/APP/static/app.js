@@ -10,7 +10,7 @@
 // connection after a change. The data-testid attributes are a stable
 // interface for end-to-end tests: online, messages, chat-input, chat-send,
 // rooms, status and notice.
-import { connect, Presence } from "/_mega/client.js";
+import { connect, Presence, CLOSE_TOKEN_EXPIRED } from "/_mega/client.js";
 
 const NAME = /^[A-Za-z0-9_-]{1,32}$/;
 const ROOM = /^[A-Za-z0-9_-]{1,64}$/;
@@ -65,6 +65,12 @@ function setStatus(s, info = {}) {
     el.bannerText.textContent = secs >= 1
       ? `Connection lost. Trying again in ${secs} s.`
       : "Connection lost. Reconnecting…";
+    el.retry.hidden = false;
+    el.banner.hidden = false;
+  } else if (s === "offline" && info.code === CLOSE_TOKEN_EXPIRED) {
+    // The session ended (logged out, or expired): the client does not
+    // retry with it. Retry helps once signed in again in another tab.
+    el.bannerText.textContent = "You were signed out. Reload the page to sign in again.";
     el.retry.hidden = false;
     el.banner.hidden = false;
   } else if (s === "offline" && state.socket) {
