@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load scenarios behind docs/performance.md (also: task bench:load).
 #
-#   bench/run.sh [fanout] [latency] [idle] [cluster] [roster]   # default: all
+#   bench/run.sh [fanout] [latency] [idle] [cluster] [roster] [hop] [storm]   # default: all
 #
 # Builds megabench and the servers (raw coder/websocket, mega, centrifuge in
 # its own module, a 3-node NATS cluster), runs every scenario REPS times with
@@ -20,6 +20,14 @@
 #   IDLE="raw-reader mega mega-join centrifuge"   (also mega-events: join + presence frames, as the sample)
 #   CLUSTER_CLIENTS="30 999" CLUSTER_RATE=100  cross-instance: subscribers (light, loaded), broadcasts/s
 #   ROSTER_MEMBERS=1000 ROSTER_TTL=10s       roster: members on the instance that crashes or stops
+#   HOP_CLIENTS=1000 HOP_RATE=100             hop: two instances, one NATS server in its own process
+#   HOP="raw-nats mega"                       hop: servers (raw-nats: bench/rawws --nats, the baseline;
+#                                             also mega-before with BEFORE)
+#   STORM_SIZES="5000 10000"                  storm: clients connecting at once to the generated app
+#   STORM="raw-reader crud"                   storm: servers (crud: sample/crud, the generated app;
+#                                             crud-before: CRUD_BEFORE=path/to/an older crud binary;
+#                                             CRUD=path/to/crud: use that binary instead of building it,
+#                                             CRUD_YAML=its mega.yaml, default sample/crud/mega.yaml)
 #   OUT=tmp/bench/<time>   where reports and tables go
 #   BEFORE=path/to/megaserver  adds the labels "mega-before" and
 #                          "mega-events-before" (use them in FANOUT or IDLE): a
@@ -42,7 +50,12 @@ ROSTER_MEMBERS=${ROSTER_MEMBERS:-1000}
 ROSTER_TTL=${ROSTER_TTL:-10s}
 OUT=${OUT:-tmp/bench/$(date +%Y%m%d-%H%M%S)}
 BIN=${BIN:-tmp/bench/bin}
-SCENARIOS=${*:-fanout latency idle cluster roster}
+HOP_CLIENTS=${HOP_CLIENTS:-1000}
+HOP_RATE=${HOP_RATE:-100}
+HOP=${HOP:-"raw-nats mega"}
+STORM_SIZES=${STORM_SIZES:-"5000 10000"}
+STORM=${STORM:-"raw-reader crud"}
+SCENARIOS=${*:-fanout latency idle cluster roster hop storm}
 
 mkdir -p "$OUT/logs" "$BIN"
 OUT=$(cd "$OUT" && pwd)
@@ -59,6 +72,10 @@ go build -o "$BIN/rawws" ./bench/rawws
 go build -o "$BIN/megaserver" ./bench/megaserver
 go build -o "$BIN/natscluster" ./bench/natscluster
 (cd bench/centrifuge && go build -o "$BIN/centrifuge-bench" .)
+CRUD=${CRUD:-}
+case " $SCENARIOS " in
+  *" storm "*) [ -n "$CRUD" ] || { (cd sample/crud && go build -o "$BIN/crud" .); CRUD=$BIN/crud; } ;;  # the generated app, its own module
+esac
 
 {
   echo "machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr), $(go version | cut -d' ' -f3)"
@@ -90,6 +107,17 @@ start() {
                 URL='ws://127.0.0.1:8080/ws/chat?name=bench{i}' PROTO=mega STATS=http://127.0.0.1:8080/debug/mem ;;
     mega-events-before) "${BEFORE:?set BEFORE to a megaserver binary}" --addr 127.0.0.1:8080 --join --presence-events >>"$log" 2>&1 & PID=$!
                 URL='ws://127.0.0.1:8080/ws/chat?name=bench{i}' PROTO=mega STATS=http://127.0.0.1:8080/debug/mem ;;
+    crud | crud-before)
+                local crud=$CRUD
+                [ "$label" = crud-before ] && crud=${CRUD_BEFORE:?set CRUD_BEFORE to a sample/crud binary}
+                rm -rf "$OUT/crud-data" && mkdir -p "$OUT/crud-data"
+                # The generated app as it is, on loopback, with the per-IP cap
+                # off (every client comes from 127.0.0.1) and logs at warn.
+                sed -e 's/^server: .*/server: { addr: "127.0.0.1:8090", shutdownTimeout: 10s }/' \
+                    -e 's/^logger: .*/logger: { level: warn, format: console }/' "${CRUD_YAML:-sample/crud/mega.yaml}" >"$OUT/crud.yaml"
+                printf 'websocket:\n  maxConnectionsPerIP: 0\n' >>"$OUT/crud.yaml"
+                DATABASE_URL="file:$OUT/crud-data/app.db" "$crud" --config "$OUT/crud.yaml" >>"$log" 2>&1 & PID=$!
+                URL='ws://127.0.0.1:8090/ws/chat?name=u{i}' PROTO=mega STATS=http://127.0.0.1:8090/readyz ;;
     centrifuge) "$BIN/centrifuge-bench" --addr 127.0.0.1:9002 >>"$log" 2>&1 & PID=$!
                 URL=ws://127.0.0.1:9002/connection/websocket PROTO=centrifuge STATS=http://127.0.0.1:9002/debug/mem ;;
     *) echo "unknown server $label" >&2; exit 2 ;;
@@ -285,10 +313,79 @@ roster() {
   cat "$OUT/roster.md"
 }
 
+# hop: the cross-instance hop under load. One NATS server in its own process,
+# two instances of a server (raw-nats: rawws --nats, the baseline; mega:
+# megaserver --nats; mega-before with BEFORE), HOP_CLIENTS subscribers half on
+# each, the publisher on the first at HOP_RATE broadcasts/s. What the second
+# instance's subscribers wait more than the first's is the hop; the servers
+# are interleaved run by run.
+hop() {
+  mkdir -p "$OUT/hop"
+  "$BIN/natscluster" --nodes 1 --port 4622 --route-port 6622 >"$OUT/logs/hop-nats.log" 2>&1 &
+  local nats=$!
+  SERVERS+=("$nats")
+  for _ in $(seq 100); do [ -s "$OUT/logs/hop-nats.log" ] && break; sleep 0.1; done
+  for rep in $(seq "$REPS"); do
+    for label in $HOP; do
+      local pids=() urls=() bin
+      for i in 0 1; do
+        case $label in
+          raw-nats) "$BIN/rawws" --addr "127.0.0.1:838$i" --nats nats://127.0.0.1:4622 >>"$OUT/logs/hop-$label-$i.log" 2>&1 &
+                    urls+=("ws://127.0.0.1:838$i/ws?c=i$i-{i}") ; ready="http://127.0.0.1:838$i/debug/mem" proto=raw ;;
+          mega | mega-before)
+                    bin="$BIN/megaserver"; [ "$label" = mega-before ] && bin=${BEFORE:?set BEFORE to a megaserver binary}
+                    "$bin" --addr "127.0.0.1:838$i" --nats nats://127.0.0.1:4622 >>"$OUT/logs/hop-$label-$i.log" 2>&1 &
+                    urls+=("ws://127.0.0.1:838$i/ws/chat?name=i$i-{i}") ; ready="http://127.0.0.1:838$i/readyz" proto=mega ;;
+          *) echo "unknown hop server $label" >&2; exit 2 ;;
+        esac
+        pids+=("$!")
+        SERVERS+=("$!")
+        for _ in $(seq 100); do curl -fsS -o /dev/null "$ready" 2>/dev/null && break; sleep 0.1; done
+      done
+      say "hop: $label, $HOP_CLIENTS subscribers on 2 instances, $HOP_RATE broadcasts/s, run $rep/$REPS"
+      bench "$OUT/logs/hop-$label-$rep.txt" --protocol "$proto" --url "$(IFS=,; echo "${urls[*]}")" --pub-url "${urls[0]}" \
+        --clients "$HOP_CLIENTS" --rate "$HOP_RATE" --duration "$DURATION" --warmup 2s \
+        --pid "$(IFS=,; echo "${pids[*]}"),$nats" --label "$label" --progress 0 --json "$OUT/hop/$label-$rep.json"
+      for p in "${pids[@]}"; do stop "$p"; done
+    done
+  done
+  stop "$nats"
+  "$BIN/megabench" table --baselines "${BASELINES:-raw-nats}" "$OUT"/hop/*.json | tee "$OUT/hop.md"
+}
+
+# storm: N clients connect at once to one room of the generated app
+# (sample/crud: every client joins presence and gets a welcome carrying the
+# whole roster, every join is a presence frame to the others); the run waits
+# until every client has its welcome (the storm's end), lets it settle, then
+# measures RSS per idle connection against a raw coder/websocket
+# reader-only server measured in the same run.
+storm() {
+  mkdir -p "$OUT/storm"
+  for n in $STORM_SIZES; do
+    enough_memory "$((n * 4))" || continue # welcomes of n members: the client holds more
+    for rep in $(seq "$REPS"); do
+      for label in $STORM; do
+        say "storm: $label, $n clients at once, run $rep/$REPS"
+        start "$label"
+        local stats=() await=()
+        case $label in
+          crud*) await=(--await welcome --await-for 5m --read-limit 67108864) ;;
+          *) stats=(--stats-url "$STATS") ;;
+        esac
+        bench "$OUT/logs/storm-$label-$n-$rep.txt" --idle --protocol "$PROTO" --url "$URL" --clients "$n" \
+          --connect-concurrency 500 "${await[@]}" "${stats[@]}" --duration 5s --settle 3s --pid "$PID" \
+          --label "$label" --progress 0 --json "$OUT/storm/$label-$n-$rep.json"
+        stop "$PID"
+      done
+    done
+  done
+  "$BIN/megabench" table --baselines raw-reader "$OUT"/storm/*.json | tee "$OUT/storm.md"
+}
+
 for s in $SCENARIOS; do
   case $s in
-    fanout | latency | idle | cluster | roster) "$s" ;;
-    *) echo "unknown scenario $s (fanout, latency, idle, cluster, roster)" >&2; exit 2 ;;
+    fanout | latency | idle | cluster | roster | hop | storm) "$s" ;;
+    *) echo "unknown scenario $s (fanout, latency, idle, cluster, roster, hop, storm)" >&2; exit 2 ;;
   esac
 done
 say "reports and tables in $OUT"
