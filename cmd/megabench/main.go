@@ -126,7 +126,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.Label, "label", "", "name of this run in reports and tables (default: the protocol)")
 	fs.StringVar(&c.Watch, "watch", "", "count frames of this mega type (e.g. presence.leave) and report the wall-clock time of the first and last, to time events triggered outside the tool")
 	fs.Int64Var(&c.WatchUntil, "watch-until", 0, "with --idle and --watch: stop once this many watched frames have arrived (0 = hold for --duration)")
-	fs.StringVar(&c.Await, "await", "", "with --idle: before --settle, wait (at most --await-for) until every client has received a frame of this mega type, e.g. welcome: the end of a join storm as the clients see it")
+	fs.StringVar(&c.Await, "await", "", "with --idle: before --settle, wait (at most --await-for) until every client has received a frame of this mega type, e.g. welcome, or lost its connection: the end of a join storm as the clients see it")
 	fs.DurationVar(&c.AwaitFor, "await-for", 2*time.Minute, "with --await: how long at most to wait")
 	fs.Int64Var(&c.ReadLimit, "read-limit", 0, "largest frame a client reads, in bytes; 0 = 64 KiB or 4×payload+4 KiB, whichever is larger (an app whose welcome carries the whole roster needs more: ~110 bytes per member)")
 	fs.StringVar(&localAddrs, "local-addrs", "", "comma-separated local IPs to dial from, round-robin (more than ~28k connections to one address need several)")

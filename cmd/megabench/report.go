@@ -81,7 +81,8 @@ type Connect struct {
 	Seconds   float64 `json:"seconds"`
 	PerSecond float64 `json:"perSecond"`
 	// AwaitSeconds is how long after the first dial every client had its
-	// --await frame (a join storm's end, seen from the clients).
+	// --await frame or had lost its connection (a join storm's end, seen
+	// from the clients).
 	AwaitSeconds float64 `json:"awaitSeconds,omitempty"`
 	Awaited      int64   `json:"awaited,omitempty"` // clients that got the --await frame
 }

@@ -200,7 +200,8 @@ func run(ctx context.Context, cfg *config, log io.Writer) (*Report, error) {
 		if r.await != nil {
 			r.phase.Store("await")
 			end := time.Now().Add(cfg.AwaitFor)
-			for r.awaited.Load() < int64(len(r.clients)) && time.Now().Before(end) && ctx.Err() == nil {
+			// A client that lost its connection will never get the frame.
+			for r.awaited.Load()+r.discon.Load() < int64(len(r.clients)) && time.Now().Before(end) && ctx.Err() == nil {
 				time.Sleep(5 * time.Millisecond)
 			}
 			rep.Connect.Awaited = r.awaited.Load()
