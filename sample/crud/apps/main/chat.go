@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"runtime"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -100,18 +101,65 @@ func (c *Chat) OnConnect(ctx *mega.Ctx) error {
 		return err
 	}
 	self, _ := ctx.Presence.Self()
-	return ctx.Send("welcome", welcome{
-		SessionID: self.SessionID,
-		UserID:    self.UserID,
-		Members:   members(ctx.Presence.List()),
-	})
+	return ctx.Send("welcome", welcomeOf(self, ctx.Presence))
 }
 
-// welcome is the first frame a connection gets.
-type welcome struct {
-	SessionID string   `json:"sessionId"`
-	UserID    string   `json:"userId"`
-	Members   []member `json:"members"`
+// welcomeSlots bounds how many welcomes are built at the same time. A
+// welcome carries the whole roster, so when thousands connect at once each
+// newcomer would otherwise hold its own copy of a roster of thousands at the
+// same moment: n²/2 members in memory at the peak of a join storm, which the
+// process keeps as resident memory long after. Building a welcome never
+// waits on I/O, so one slot per CPU costs no throughput.
+var welcomeSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
+
+// welcomeOf encodes the welcome, {sessionId, userId, members}, with the
+// cluster-wide roster, straight into one buffer of the right size
+// (json.Marshal of converted members would build, grow and copy it several
+// times for every newcomer).
+func welcomeOf(self mega.Member, p *mega.Presence) json.RawMessage {
+	welcomeSlots <- struct{}{}
+	defer func() { <-welcomeSlots }()
+	list := p.List()
+	size := 64 + len(self.SessionID) + len(self.UserID)
+	for i := range list {
+		size += 48 + len(list[i].SessionID) + len(list[i].UserID) + len(list[i].Metadata)
+	}
+	b := make([]byte, 0, size)
+	b = append(b, `{"sessionId":`...)
+	b = appendJSONString(b, self.SessionID)
+	b = append(b, `,"userId":`...)
+	b = appendJSONString(b, self.UserID)
+	b = append(b, `,"members":[`...)
+	for i := range list {
+		m := &list[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"sessionId":`...)
+		b = appendJSONString(b, m.SessionID)
+		b = append(b, `,"userId":`...)
+		b = appendJSONString(b, m.UserID)
+		if len(m.Metadata) > 0 {
+			b = append(b, `,"metadata":`...)
+			b = append(b, m.Metadata...) // already a JSON object
+		}
+		b = append(b, '}')
+	}
+	return append(b, "]}"...)
+}
+
+// appendJSONString appends s as a JSON string. Ids here are plain ASCII;
+// anything else is left to encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // OnMessage dispatches by type; the framework answers unknown types and
