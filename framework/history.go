@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -83,17 +84,40 @@ func (m *mount) setHistory(h *History) {
 // chanHistory is a mounted channel's history once boot wired it: the
 // JetStream log of its namespace and what this instance delivered of it.
 type chanHistory struct {
-	app *App
-	m   *mount
-	log *history.Log
+	app   *App
+	m     *mount
+	store *history.Store
+	cfg   history.Config
 
 	// mu orders live delivery against the start of a history read: a read
 	// serves what was delivered up to its start and holds the connection's
 	// later frames until it has answered (see conn.hold).
 	mu        sync.Mutex
-	delivered uint64 // offset of the last message delivered on this instance
-	epoch     string
-	consume   jetstream.ConsumeContext
+	delivered uint64       // offset of the last message delivered on this instance
+	life      *historyLife // the stream now; replaced when it was lost
+
+	renewMu  sync.Mutex // one renewal at a time
+	checkMu  sync.Mutex // guards stopped and checks.Add
+	stopped  bool       // stop was called: no check or new life starts
+	checks   sync.WaitGroup
+	checking atomic.Bool   // a check runs: consumer errors meanwhile start none
+	done     chan struct{} // closed by stop: checks end
+}
+
+// historyLife is one life of a namespace's stream: its log, its epoch and
+// this instance's consumer of it. A stream lost and created again is a new
+// life with a new epoch.
+type historyLife struct {
+	log     *history.Log
+	epoch   string
+	consume jetstream.ConsumeContext
+}
+
+// now returns the current life.
+func (h *chanHistory) now() *historyLife {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.life
 }
 
 // errNoHistory answers history requests on a channel whose history is not
@@ -107,46 +131,156 @@ const CodeUnavailable = "unavailable"
 // wireHistory opens the JetStream log of m and starts delivering it.
 func (a *App) wireHistory(ctx context.Context, store *history.Store, m *mount) error {
 	h := m.history
-	lg, err := store.Namespace(ctx, m.ns, history.Config{Size: h.Size, TTL: h.TTL, MaxBytes: h.MaxBytes, Replicas: h.Replicas})
-	if err != nil {
+	ch := &chanHistory{app: a, m: m, store: store, done: make(chan struct{}),
+		cfg: history.Config{Size: h.Size, TTL: h.TTL, MaxBytes: h.MaxBytes, Replicas: h.Replicas}}
+	if err := ch.renew(ctx, false); err != nil {
 		return err
 	}
-	ch := &chanHistory{app: a, m: m, log: lg, epoch: lg.Epoch()}
-	ch.mu.Lock() // deliveries wait for delivered to start where the consumer does
-	cc, from, err := lg.Consume(ctx, ch.deliver)
-	ch.delivered = from
-	ch.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	ch.consume = cc
 	m.hist.Store(ch)
+	return nil
+}
+
+// renew creates or updates the namespace's stream and, when it is a new
+// life (at boot, or after the stream was lost), starts consuming it: at
+// boot after its last message (what was stored before was delivered by
+// the instances then running), after a loss from its first (none of the
+// new life's messages was delivered here yet).
+func (h *chanHistory) renew(ctx context.Context, lost bool) error {
+	h.renewMu.Lock()
+	defer h.renewMu.Unlock()
+	lg, err := h.store.Namespace(ctx, h.m.ns, h.cfg)
+	if err != nil {
+		return err
+	}
+	old := h.now()
+	if old != nil && old.epoch == lg.Epoch() {
+		return nil // the same stream: nothing was lost
+	}
+	life := &historyLife{log: lg, epoch: lg.Epoch()}
+	after := uint64(0)
+	if !lost {
+		after = history.Latest
+	}
+	// Deliveries of the new life wait on mu until delivered starts where
+	// its consumer does. The old consumer is stopped after mu is released:
+	// Stop waits for its callbacks, which may be waiting on mu.
+	h.mu.Lock()
+	cc, from, err := lg.Consume(ctx, after, func(e history.Entry) { h.deliver(life, e) }, h.consumeFailed)
+	if err != nil {
+		h.mu.Unlock()
+		return err
+	}
+	life.consume = cc
+	h.life, h.delivered = life, from
+	h.mu.Unlock()
+	if old != nil {
+		old.consume.Stop()
+		h.app.log.Warn().Str("ns", h.m.ns).Str("epoch", life.epoch).Str("was", old.epoch).
+			Msg("history: the stream was lost and created again; positions of the old epoch cannot be recovered")
+	}
+	return nil
+}
+
+// consumeFailed checks, in the background, whether a consumer error means
+// the stream was lost (deleted, or its server's store wiped); if so the
+// history starts a new life. It runs on the consumer's goroutine, so it
+// never waits on mu.
+func (h *chanHistory) consumeFailed(error) {
+	if !h.checking.CompareAndSwap(false, true) {
+		return
+	}
+	h.checkMu.Lock()
+	if h.stopped {
+		h.checkMu.Unlock()
+		h.checking.Store(false)
+		return
+	}
+	h.checks.Add(1)
+	h.checkMu.Unlock()
+	go func() {
+		defer h.checks.Done()
+		defer h.checking.Store(false)
+		// Until the stream answers (NATS may be coming back), every second.
+		for wait := time.Duration(0); ; wait = time.Second {
+			select {
+			case <-h.done:
+				return
+			case <-time.After(wait):
+			}
+			if h.check() == nil {
+				return
+			}
+		}
+	}()
+}
+
+// check compares the stream's epoch with the current life's and starts a
+// new life when the stream was lost.
+func (h *chanHistory) check() error {
+	ctx, cancel := context.WithTimeout(context.Background(), historyTimeout)
+	defer cancel()
+	life := h.now()
+	epoch, err := life.log.CurrentEpoch(ctx)
+	switch {
+	case err == nil && epoch == life.epoch:
+		return nil // a reconnect or a blip: the ordered consumer carries on
+	case err != nil && !errors.Is(err, jetstream.ErrStreamNotFound):
+		return err // no answer yet
+	}
+	if err := h.renew(ctx, true); err != nil {
+		h.app.log.Warn().Err(err).Str("ns", h.m.ns).Msg("history: stream unavailable; trying again")
+		return err
+	}
 	return nil
 }
 
 // stop ends the delivery of a channel's history.
 func (h *chanHistory) stop() {
-	if h.consume != nil {
-		h.consume.Stop()
+	h.checkMu.Lock()
+	if !h.stopped {
+		h.stopped = true
+		close(h.done)
+	}
+	h.checkMu.Unlock()
+	h.checks.Wait()
+	h.renewMu.Lock() // no renewal runs or starts: the last life is final
+	defer h.renewMu.Unlock()
+	if life := h.now(); life != nil && life.consume != nil {
+		life.consume.Stop()
 	}
 }
 
-// deliver sends one stored message to the local connections joined to its
-// sub-channel: the JetStream consumer calls it in offset order.
-func (h *chanHistory) deliver(e history.Entry) {
-	frame := historyFrame(e.Data, e.Channel, h.epoch, e.Offset)
+// deliver sends one stored message of life to the local connections
+// joined to its sub-channel: the JetStream consumer calls it in offset
+// order. Messages of a life that ended are dropped.
+func (h *chanHistory) deliver(life *historyLife, e history.Entry) {
+	frame := historyFrame(e.Data, e.Channel, life.epoch, e.Offset)
 	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.life != life {
+		return
+	}
 	h.delivered = e.Offset
 	h.app.hub.DeliverBroadcast(h.m.ns, e.Channel, e.Except, frame)
-	h.mu.Unlock()
 }
 
 // publish stores a broadcast to a sub-channel; every instance's consumer,
-// this one's included, delivers it.
+// this one's included, delivers it. When the stream is gone it is created
+// again (a new epoch) and the publish retried once.
 func (h *chanHistory) publish(b Broadcast, frame []byte) error {
 	ctx, cancel := context.WithTimeout(context.Background(), historyTimeout)
 	defer cancel()
-	if _, err := h.log.Publish(ctx, b.Channel, frame, b.Except); err != nil {
+	// The first try gets part of the time: a stream being deleted or
+	// created again may take a request and never answer it.
+	first, cancelFirst := context.WithTimeout(ctx, historyTimeout/3)
+	_, err := h.now().log.Publish(first, b.Channel, frame, b.Except)
+	cancelFirst()
+	if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, context.DeadlineExceeded) {
+		if err = h.renew(ctx, true); err == nil {
+			_, err = h.now().log.Publish(ctx, b.Channel, frame, b.Except)
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("mega: keep broadcast to %q of %s: %w", b.Channel, h.m.ns, err)
 	}
 	return nil
@@ -222,11 +356,11 @@ func (c *conn) historyFor(channel string) (*chanHistory, error) {
 // delivered on this instance and holds the connection's frames from then
 // on, so that nothing delivered later overtakes the reply (release them
 // with c.release).
-func (h *chanHistory) start(c *conn) uint64 {
+func (h *chanHistory) start(c *conn) (*historyLife, uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	c.hold()
-	return h.delivered
+	return h.life, h.delivered
 }
 
 // historyGet serves history.get {channel, limit}: the sub-channel's last
@@ -243,11 +377,11 @@ func (c *conn) historyGet(msg Message) error {
 	if err != nil {
 		return err
 	}
-	upTo := h.start(c)
+	life, upTo := h.start(c)
 	defer c.release()
 	ctx, cancel := context.WithTimeout(c.ctx.ctx, historyTimeout)
 	defer cancel()
-	entries, err := h.log.After(ctx, in.Channel, 0)
+	entries, err := life.log.After(ctx, in.Channel, 0)
 	if err != nil {
 		c.ctx.log.Warn().Err(err).Str("channel", in.Channel).Msg("history.get failed")
 		return NewError(CodeUnavailable, "history is unavailable; try again")
@@ -256,9 +390,9 @@ func (c *conn) historyGet(msg Message) error {
 	if in.Limit > 0 && len(entries) > in.Limit {
 		entries = entries[len(entries)-in.Limit:]
 	}
-	out := historyOut{Channel: in.Channel, Epoch: h.epoch, Messages: make([]json.RawMessage, 0, len(entries))}
+	out := historyOut{Channel: in.Channel, Epoch: life.epoch, Messages: make([]json.RawMessage, 0, len(entries))}
 	for _, e := range entries {
-		out.Messages = append(out.Messages, historyFrame(e.Data, e.Channel, h.epoch, e.Offset))
+		out.Messages = append(out.Messages, historyFrame(e.Data, e.Channel, life.epoch, e.Offset))
 		out.Offset = e.Offset
 	}
 	return c.replyDirect(msg, "history", out)
@@ -278,13 +412,13 @@ func (c *conn) historyRecover(msg Message) error {
 	if err != nil {
 		return err
 	}
-	upTo := h.start(c)
+	life, upTo := h.start(c)
 	defer c.release()
 	ctx, cancel := context.WithTimeout(c.ctx.ctx, historyTimeout)
 	defer cancel()
-	out := recoveredOut{Channel: in.Channel, Epoch: h.epoch, Offset: in.Offset}
-	entries, err := h.log.After(ctx, in.Channel, in.Offset)
-	if err == nil && in.Epoch == h.epoch {
+	out := recoveredOut{Channel: in.Channel, Epoch: life.epoch, Offset: in.Offset}
+	entries, err := life.log.After(ctx, in.Channel, in.Offset)
+	if err == nil && in.Epoch == life.epoch {
 		switch {
 		case len(entries) > 0:
 			// The chain says whether the first message kept after the
@@ -295,7 +429,7 @@ func (c *conn) historyRecover(msg Message) error {
 		default:
 			// Nothing after the position: it is intact if its own message is
 			// still kept (limits drop oldest first).
-			out.Recovered, err = h.log.Holds(ctx, in.Channel, in.Offset)
+			out.Recovered, err = life.log.Holds(ctx, in.Channel, in.Offset)
 		}
 	}
 	if err != nil {
@@ -309,7 +443,7 @@ func (c *conn) historyRecover(msg Message) error {
 	self := c.sessionID()
 	for _, e := range upToOffset(entries, upTo) {
 		if !slices.Contains(e.Except, self) {
-			c.enqueueDirect(historyFrame(e.Data, e.Channel, h.epoch, e.Offset))
+			c.enqueueDirect(historyFrame(e.Data, e.Channel, life.epoch, e.Offset))
 		}
 		out.Offset = e.Offset
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -519,4 +520,46 @@ appConfig: {main: {channels: {/ws/room: {history: {size: 10, ttl: 1m}}}}}`), nil
 	is.NoErr(err) // JetStream keeps its files under storeDir
 	is.True(len(entries) > 0)
 	ann.close()
+}
+
+func TestHistoryLostStreamStartsANewEpoch(t *testing.T) {
+	is := is.New(t)
+	ns := natstest.StartJetStream(t, "")
+	srvs := megatest.BootOn(t, []string{natstest.URL(ns), natstest.URL(ns)}, historyApps(mega.WithHistory(mega.History{})), "")
+	ann := dialRoom(t, srvs[0], "name=ann&room=r1")
+	bob := dialRoom(t, srvs[1], "name=bob&room=r1")
+	ann.send(t, "say", map[string]string{"text": "before"}, "")
+	before := only(bob.wait(t, "before", func(got []wire) bool { return count(got, "said") == 1 }), "said")[0]
+
+	// NATS comes back without its disk: the stream is gone.
+	natstest.RestartLosingStore(t, ns)
+
+	// The instances create it again, in a new epoch, and the next broadcast
+	// reaches both of them. (The bus reconnects first: a message sent while
+	// it is away gets an error frame, so a client would send it again.)
+	natstest.WaitFor(t, 10*time.Second, "both instances ready again", func() bool {
+		return srvs[0].Instance.Err() == nil && ready(srvs[0]) && ready(srvs[1])
+	})
+	ann.send(t, "say", map[string]string{"text": "after"}, "")
+	for _, c := range []*reader{ann, bob} {
+		after := only(c.wait(t, "after", func(got []wire) bool { return count(got, "said") == 2 }), "said")[1]
+		is.Equal(after.text(t), "after")
+		is.True(after.Epoch != before.Epoch)
+	}
+	bob.send(t, "history.recover", map[string]any{"channel": "r1", "epoch": before.Epoch, "offset": before.Offset}, "rec")
+	got := bob.wait(t, "recovered", func(got []wire) bool { _, ok := reply(got, "rec"); return ok })
+	w, _ := reply(got, "rec")
+	var r struct{ Recovered bool }
+	is.NoErr(json.Unmarshal(w.Payload, &r))
+	is.True(!r.Recovered) // a position of the lost history cannot be recovered
+}
+
+// ready reports whether the instance answers /readyz with 200.
+func ready(s *megatest.Server) bool {
+	resp, err := http.Get(s.URL + "/readyz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }

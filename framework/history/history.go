@@ -170,6 +170,16 @@ func (s *Store) Namespace(ctx context.Context, ns string, cfg Config) (*Log, err
 		sc.MaxBytes = cfg.MaxBytes
 	}
 	st, err := s.js.CreateOrUpdateStream(ctx, sc)
+	// A stream created right after it was deleted can fail while the server
+	// still removes the old files ("error creating store"): try again
+	// shortly, within ctx.
+	for delay := 50 * time.Millisecond; isCreateErr(err) && ctx.Err() == nil; delay = min(2*delay, time.Second) {
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+		}
+		st, err = s.js.CreateOrUpdateStream(ctx, sc)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("history: stream %s for namespace %q: %w", name, ns, err)
 	}
@@ -179,6 +189,14 @@ func (s *Store) Namespace(ctx context.Context, ns string, cfg Config) (*Log, err
 		epoch:   epochOf(info.Created),
 		lastPub: make(map[string]uint64),
 	}, nil
+}
+
+// jsStreamCreateErr is JetStream's "error creating stream" (JSStreamCreateErrF).
+const jsStreamCreateErr jetstream.ErrorCode = 10049
+
+func isCreateErr(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jsStreamCreateErr
 }
 
 // epochOf names a stream's life: its creation time, base 36.
@@ -351,22 +369,28 @@ func entryOf(prefix, subject string, seq uint64, h nats.Header, data []byte) (En
 	return Entry{Channel: ch, Offset: seq, Prev: prev, Data: data, Except: h.Values(headerExcept)}, true
 }
 
-// Consume delivers every message stored from now on, in offset order, to
-// deliver, on one goroutine, until ctx ends or Stop is called on the
-// returned handle. It survives NATS reconnects without a gap or a duplicate
-// (an ordered consumer resumes after the last message it delivered).
-//
-// It returns the offset of the last message stored before it started:
-// deliver gets every message after it and none before.
-func (l *Log) Consume(ctx context.Context, deliver func(Entry)) (jetstream.ConsumeContext, uint64, error) {
-	st, err := l.js.Stream(ctx, l.stream)
-	if err != nil {
-		return nil, 0, fmt.Errorf("history: stream %s: %w", l.stream, err)
+// Latest, as the after of Consume, starts after the last message stored
+// when the consumer starts.
+const Latest = ^uint64(0)
+
+// Consume delivers every message with an offset above after (Latest: above
+// the last one stored now), in offset order, to deliver, on one goroutine,
+// until Stop is called on the returned handle. It survives NATS reconnects
+// without a gap or a duplicate (an ordered consumer resumes after the last
+// message it delivered). failed hears the consumer's errors (a lost
+// heartbeat, a deleted stream); it must not block. Consume returns the
+// offset it starts after.
+func (l *Log) Consume(ctx context.Context, after uint64, deliver func(Entry), failed func(error)) (jetstream.ConsumeContext, uint64, error) {
+	if after == Latest {
+		st, err := l.js.Stream(ctx, l.stream)
+		if err != nil {
+			return nil, 0, fmt.Errorf("history: stream %s: %w", l.stream, err)
+		}
+		after = st.CachedInfo().State.LastSeq
 	}
-	from := st.CachedInfo().State.LastSeq
 	c, err := l.js.OrderedConsumer(ctx, l.stream, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   from + 1,
+		OptStartSeq:   after + 1,
 	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("history: consumer on %s: %w", l.stream, err)
@@ -380,9 +404,21 @@ func (l *Log) Consume(ctx context.Context, deliver func(Entry)) (jetstream.Consu
 			l.noteLast(m.Subject(), e.Offset)
 			deliver(e)
 		}
-	})
+	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) { failed(err) }))
 	if err != nil {
 		return nil, 0, fmt.Errorf("history: consume %s: %w", l.stream, err)
 	}
-	return cc, from, nil
+	return cc, after, nil
+}
+
+// CurrentEpoch returns the epoch of the namespace's stream as the server
+// has it now: not the log's own when the stream was lost and created again.
+// It fails with an error matching jetstream.ErrStreamNotFound when the
+// stream is gone.
+func (l *Log) CurrentEpoch(ctx context.Context) (string, error) {
+	st, err := l.js.Stream(ctx, l.stream)
+	if err != nil {
+		return "", err
+	}
+	return epochOf(st.CachedInfo().Created), nil
 }

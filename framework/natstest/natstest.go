@@ -10,6 +10,7 @@ package natstest
 import (
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -122,6 +123,19 @@ func URL(s *server.Server) string {
 // s must have been started by this package.
 func Restart(t testing.TB, s *server.Server) *server.Server {
 	t.Helper()
+	return restart(t, s, false)
+}
+
+// RestartLosingStore is Restart for a server whose disk was lost: its
+// JetStream files are deleted before it starts again, so its streams are
+// gone (StartJetStream).
+func RestartLosingStore(t testing.TB, s *server.Server) *server.Server {
+	t.Helper()
+	return restart(t, s, true)
+}
+
+func restart(t testing.TB, s *server.Server, wipe bool) *server.Server {
+	t.Helper()
 	v, ok := registry.Load(s)
 	if !ok {
 		t.Fatalf("natstest.Restart: server %s was not started by natstest (or was already restarted)", s.ClientURL())
@@ -130,6 +144,11 @@ func Restart(t testing.TB, s *server.Server) *server.Server {
 	registry.Delete(s)
 	s.Shutdown()
 	s.WaitForShutdown()
+	if wipe && e.opts.StoreDir != "" {
+		if err := os.RemoveAll(e.opts.StoreDir); err != nil {
+			t.Fatalf("natstest.RestartLosingStore: %v", err)
+		}
+	}
 
 	// The old listeners are closed, but retry in case the OS is slow to
 	// release the ports.
