@@ -211,6 +211,7 @@ export class Socket {
   #token = null; // {value, expiresAt, refreshAt} (ms; Infinity: never), or null
   #tokenTimer = null;
   #positions = new Map(); // channel -> {epoch, offset}
+  #held = new Map(); // channel -> its frames that came while its recovery runs
   #recoveredListeners = new Listeners();
   #listening = false; // online/offline listeners are on the window
   #onOnline = () => this.#browserOnline();
@@ -681,6 +682,11 @@ export class Socket {
       pending.resolve(frame.payload);
     }
     if (isPosition(frame.epoch, frame.offset) && typeof frame.channel === "string" && frame.channel !== "") {
+      const held = this.#held.get(frame.channel);
+      if (held) {
+        held.push(frame); // handled in offset order once the recovery is answered
+        return;
+      }
       if (!this.#advance(frame.channel, frame.epoch, frame.offset)) return; // a duplicate
     }
     this.#dispatch(frame);
@@ -699,20 +705,43 @@ export class Socket {
   }
 
   #recoverAll() {
+    this.#held.clear();
     for (const [channel, pos] of this.#positions) this.#recover(channel, pos);
   }
 
+  // #release hands the frames held for channel during its recovery to the
+  // listeners in offset order (per epoch, in the order epochs came), each
+  // once. The server sends the missed frames then the reply; live frames
+  // that reached the new connection before the request may come before
+  // the replay, and again in it: held, sorted and filtered, neither is
+  // lost nor doubled.
+  #release(channel) {
+    const held = this.#held.get(channel);
+    if (!held) return;
+    this.#held.delete(channel);
+    const rank = new Map();
+    for (const f of held) if (!rank.has(f.epoch)) rank.set(f.epoch, rank.size);
+    held.sort((a, b) => rank.get(a.epoch) - rank.get(b.epoch) || a.offset - b.offset);
+    for (const f of held) {
+      if (this.#advance(f.channel, f.epoch, f.offset)) this.#dispatch(f);
+    }
+  }
+
   // #recover sends history.recover for one position. The server sends the
-  // missed frames (dispatched as usual, duplicates dropped), then replies.
-  // A lost connection is not reported: the next one recovers again.
+  // missed frames, then replies; the channel's frames are held until then
+  // (see #release). A lost connection is not reported: the next one
+  // recovers again.
   #recover(channel, sent) {
+    this.#held.set(channel, []);
     const emit = (e) => this.#recoveredListeners.emit(e);
     const done = (p) => {
+      this.#release(channel);
       const recovered = Boolean(p && p.recovered === true);
       if (!recovered) this.#forgetUnmoved(channel, sent);
       emit({ channel, recovered, epoch: p && p.epoch, offset: p && p.offset });
     };
     const failed = (err) => {
+      this.#release(channel);
       if (err.code === "disconnected" || err.code === "closed") return;
       if (err.code === "forbidden") this.#forgetUnmoved(channel, sent);
       emit({ channel, recovered: false, error: err });

@@ -761,17 +761,19 @@ describe("recovery", () => {
       [{ channel: "lobby", epoch: "e1", offset: 2 }, { channel: "r1", epoch: "e7", offset: 10 }],
     );
     assert.equal(new Set(reqs.map((f) => f.ref)).size, 2);
-    // Replayed and live frames interleave; a live frame the replay repeats
-    // is dropped.
+    // A live frame that reached the new connection before the request
+    // comes ahead of the replay, and again in it: the channel's frames wait
+    // for the reply, then go out in order, once.
+    ws.serverSend(chat("lobby", "e1", 5)); // live, before the server saw the request
     ws.serverSend(chat("lobby", "e1", 3)); // replay
-    ws.serverSend(chat("lobby", "e1", 5)); // live, ahead of the replay (the server should buffer it)
-    ws.serverSend(chat("lobby", "e1", 4)); // replay: older than what was shown, so dropped
+    ws.serverSend(chat("lobby", "e1", 4)); // replay
     ws.serverSend(chat("lobby", "e1", 5)); // replay: a duplicate
+    assert.deepEqual(seen, ["lobby:m1", "lobby:m2", "r1:m10"], "held until the reply");
     ws.serverSend({ type: "history.recovered", ref: reqs[0].ref, payload: { channel: "lobby", recovered: true, epoch: "e1", offset: 5 } });
     assert.deepEqual(recoveries, [{ channel: "lobby", recovered: true, epoch: "e1", offset: 5 }], "reported when the reply arrives");
     ws.serverSend(chat("lobby", "e1", 6)); // live
     ws.serverSend({ type: "history.recovered", ref: reqs[1].ref, payload: { channel: "r1", recovered: true, epoch: "e7", offset: 10 } });
-    assert.deepEqual(seen, ["lobby:m1", "lobby:m2", "r1:m10", "lobby:m3", "lobby:m5", "lobby:m6"]);
+    assert.deepEqual(seen, ["lobby:m1", "lobby:m2", "r1:m10", "lobby:m3", "lobby:m4", "lobby:m5", "lobby:m6"]);
     assert.equal(recoveries.length, 2);
     assert.deepEqual(socket.position("lobby"), { epoch: "e1", offset: 6 });
   });
