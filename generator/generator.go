@@ -122,7 +122,7 @@ func New(opts NewOptions) (*Plan, error) {
 
 	// The rooms resource is a generated resource like any other.
 	// Its changes are broadcast to the chat channel the page listens on.
-	rooms, err := resourceFiles(data, ResourceOptions{Name: "rooms", Fields: []Field{{"name", TypeString}, {"topic", TypeText}}, Live: DefaultLive})
+	rooms, err := resourceFiles(data, ResourceOptions{Name: "rooms", Fields: []Field{{"name", TypeString}, {"topic", TypeText}}, Live: DefaultLive}, false)
 	if err != nil {
 		return nil, err
 	}

@@ -57,6 +57,9 @@ type resourceData struct {
 	// Live is the namespace told of every change ("" for none); Key is the
 	// JSON key of the record in the events' payload ("room").
 	Live, Key string
+	// Auth is true in an app that mega generate auth wired: its tests send
+	// their direct requests with a test session (legacy_login_test.go).
+	Auth bool
 }
 
 // First is the first field, which tests send with the wrong type.
@@ -122,7 +125,7 @@ func Resource(opts ResourceOptions) (*Plan, error) {
 			return nil, err
 		}
 	}
-	g, err := resourceFiles(a.data, opts)
+	g, err := resourceFiles(a.data, opts, a.hasAuth())
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +133,7 @@ func Resource(opts ResourceOptions) (*Plan, error) {
 }
 
 // resourceFiles renders one resource for the app described by app.
-func resourceFiles(app appData, opts ResourceOptions) (*generated, error) {
+func resourceFiles(app appData, opts ResourceOptions, auth bool) (*generated, error) {
 	one := opts.Singular
 	if one == "" {
 		one = singular(opts.Name)
@@ -142,7 +145,7 @@ func resourceFiles(app appData, opts ResourceOptions) (*generated, error) {
 		Name: opts.Name, Table: opts.Name, URL: "/api/" + opts.Name,
 		Type: goName(one), Plural: goName(opts.Name), Var: lowerCamel(opts.Name),
 		Label: strings.ReplaceAll(one, "_", " "),
-		Live:  opts.Live, Key: lowerCamel(one),
+		Live:  opts.Live, Key: lowerCamel(one), Auth: auth,
 	}
 	if d.Type == d.Plural {
 		d.Plural += "List" // sheep: type Sheep, mountSheepList
@@ -162,6 +165,13 @@ func resourceFiles(app appData, opts ResourceOptions) (*generated, error) {
 		stmt: fmt.Sprintf("if err := mount%s(app, db); err != nil {\n\treturn nil, err\n}", d.Plural),
 		key:  fmt.Sprintf("mount%s(app, db)", d.Plural),
 	}}, nil
+}
+
+// hasAuth reports whether mega generate auth wired the app: its test
+// helpers then hold withTestSession.
+func (a *app) hasAuth() bool {
+	_, err := os.Stat(filepath.Join(a.root, "apps", a.data.App, "legacy_login_test.go"))
+	return err == nil
 }
 
 // namespacePattern is what --live accepts: a path like /ws/chat.
