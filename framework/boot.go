@@ -328,6 +328,10 @@ func (i *Instance) wireHistories(ctx context.Context) error {
 				"start nats-server with -js (or add a jetstream { store_dir: ... } block to its config), or turn the channel's history off: %w",
 				a.app.Name(), mounts[0].ns, wsc.Bus, b.RedactedURL(), err)
 		}
+		if errors.Is(err, history.ErrOldServer) {
+			return fmt.Errorf("mega: app %q: channel %s keeps history, but the NATS server of bus %q (%s) is too old: upgrade it to 2.11 or later: %w",
+				a.app.Name(), mounts[0].ns, wsc.Bus, b.RedactedURL(), err)
+		}
 		if err != nil {
 			return fmt.Errorf("mega: app %q: history on bus %q: %w", a.app.Name(), wsc.Bus, err)
 		}

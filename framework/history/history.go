@@ -50,6 +50,8 @@ type Config struct {
 var (
 	// ErrNoJetStream means the NATS server (or the account) has JetStream off.
 	ErrNoJetStream = errors.New("history: JetStream is not enabled on the NATS server")
+	// ErrOldServer means the NATS server is older than history needs.
+	ErrOldServer = errors.New("history: the NATS server is too old")
 	// ErrConflict means a publish lost the race for a sub-channel's next
 	// offset too many times in a row.
 	ErrConflict = errors.New("history: too many concurrent publishes to one sub-channel")
@@ -73,6 +75,9 @@ type Store struct {
 // history under subject prefix prefix. It fails with an error matching
 // ErrNoJetStream when the server runs without JetStream.
 func Open(ctx context.Context, nc *nats.Conn, prefix, app string) (*Store, error) {
+	if v := nc.ConnectedServerVersion(); v != "" && !atLeast(v, 2, 11) {
+		return nil, fmt.Errorf("%w: nats-server %s; history reads batches of messages, which needs 2.11 or later", ErrOldServer, v)
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("history: %w", err)
@@ -84,6 +89,20 @@ func Open(ctx context.Context, nc *nats.Conn, prefix, app string) (*Store, error
 		return nil, fmt.Errorf("history: ask JetStream for the account's limits: %w", err)
 	}
 	return &Store{js: js, prefix: prefix, app: app, base: prefix + "." + app + ".h"}, nil
+}
+
+// atLeast reports whether version "X.Y.Z[-...]" is at least major.minor.
+func atLeast(version string, major, minor int) bool {
+	parts := strings.SplitN(strings.TrimPrefix(version, "v"), ".", 3)
+	if len(parts) < 2 {
+		return true // not a version we can read: let the server answer
+	}
+	ma, err1 := strconv.Atoi(parts[0])
+	mi, err2 := strconv.Atoi(strings.TrimLeftFunc(parts[1], func(r rune) bool { return r < '0' || r > '9' }))
+	if err1 != nil || err2 != nil {
+		return true
+	}
+	return ma > major || ma == major && mi >= minor
 }
 
 // Log is the history of one namespace.
