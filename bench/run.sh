@@ -28,6 +28,7 @@
 #                                             crud-before: CRUD_BEFORE=path/to/an older crud binary;
 #                                             CRUD=path/to/crud: use that binary instead of building it,
 #                                             CRUD_YAML=its mega.yaml, default sample/crud/mega.yaml)
+#   STORM_AWAIT=3m                            storm: how long at most to wait for every welcome
 #   OUT=tmp/bench/<time>   where reports and tables go
 #   BEFORE=path/to/megaserver  adds the labels "mega-before" and
 #                          "mega-events-before" (use them in FANOUT or IDLE): a
@@ -369,7 +370,7 @@ storm() {
         start "$label"
         local stats=() await=()
         case $label in
-          crud*) await=(--await welcome --await-for 5m --read-limit 67108864) ;;
+          crud*) await=(--await welcome --await-for "${STORM_AWAIT:-3m}" --read-limit 67108864) ;;
           *) stats=(--stats-url "$STATS") ;;
         esac
         bench "$OUT/logs/storm-$label-$n-$rep.txt" --idle --protocol "$PROTO" --url "$URL" --clients "$n" \

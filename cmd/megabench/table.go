@@ -72,6 +72,12 @@ var broadcastMetrics = []metric{
 
 var idleMetrics = []metric{
 	{"RSS per conn", "KB", func(r *Report) (float64, bool) { return r.Memory.RSSPerConn / 1024, r.Server != nil }, true},
+	{"peak RSS per conn", "KB", func(r *Report) (float64, bool) {
+		if r.Server == nil || r.Connect.Connected == 0 {
+			return 0, false
+		}
+		return float64(r.Server.PeakRSSBytes-r.Server.RSSStartBytes) / float64(r.Connect.Connected) / 1024, true
+	}, true},
 	{"Go heap per conn", "KB", func(r *Report) (float64, bool) { return r.Memory.HeapPerConn / 1024, r.Memory.After != nil }, true},
 	{"stacks per conn", "KB", func(r *Report) (float64, bool) { return r.Memory.StackPerConn / 1024, r.Memory.After != nil }, false},
 	{"goroutines per conn", "", func(r *Report) (float64, bool) { return r.Memory.GoroutinesPerCon, r.Memory.After != nil }, false},
