@@ -387,8 +387,12 @@ func (c *conn) historyGet(msg Message) error {
 		return NewError(CodeUnavailable, "history is unavailable; try again")
 	}
 	entries = upToOffset(entries, upTo)
-	if in.Limit > 0 && len(entries) > in.Limit {
-		entries = entries[len(entries)-in.Limit:]
+	limit := c.mount.history.Size // the stream keeps more (history.Kept); a read serves Size
+	if in.Limit > 0 && in.Limit < limit {
+		limit = in.Limit
+	}
+	if len(entries) > limit {
+		entries = entries[len(entries)-limit:]
 	}
 	out := historyOut{Channel: in.Channel, Epoch: life.epoch, Messages: make([]json.RawMessage, 0, len(entries))}
 	for _, e := range entries {

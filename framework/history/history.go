@@ -178,7 +178,7 @@ func (s *Store) Namespace(ctx context.Context, ns string, cfg Config) (*Log, err
 		Storage:           jetstream.FileStorage,
 		Retention:         jetstream.LimitsPolicy,
 		Discard:           jetstream.DiscardOld,
-		MaxMsgsPerSubject: int64(cfg.Size),
+		MaxMsgsPerSubject: int64(Kept(cfg.Size)),
 		MaxAge:            cfg.TTL,
 		MaxBytes:          -1,
 		Replicas:          cfg.Replicas,
@@ -204,7 +204,7 @@ func (s *Store) Namespace(ctx context.Context, ns string, cfg Config) (*Log, err
 	}
 	info := st.CachedInfo()
 	return &Log{
-		js: s.js, ns: ns, stream: name, prefix: prefix, size: cfg.Size,
+		js: s.js, ns: ns, stream: name, prefix: prefix, size: Kept(cfg.Size),
 		epoch:   epochOf(info.Created),
 		lastPub: make(map[string]uint64),
 	}, nil
@@ -217,6 +217,13 @@ func isCreateErr(err error) bool {
 	var apiErr *jetstream.APIError
 	return errors.As(err, &apiErr) && apiErr.ErrorCode == jsStreamCreateErr
 }
+
+// Kept is how many messages per sub-channel the stream keeps for a history
+// of size: size, plus as many again (at least 64). Reads serve the last
+// size; the margin is there because every instance delivers live messages
+// from the stream: a burst that pushed a message out before a lagging
+// instance's consumer read it would take it from that instance's clients.
+func Kept(size int) int { return size + max(size, 64) }
 
 // epochOf names a stream's life: its creation time, base 36.
 func epochOf(t time.Time) string { return strconv.FormatInt(t.UnixNano(), 36) }
