@@ -101,7 +101,16 @@ func (c *Chat) OnConnect(ctx *mega.Ctx) error {
 		return err
 	}
 	self, _ := ctx.Presence.Self()
-	return ctx.Send("welcome", welcomeOf(self, ctx.Presence))
+	// Wait for a slot (below), unless the connection ends meanwhile: a
+	// newcomer that is gone needs no welcome.
+	select {
+	case welcomeSlots <- struct{}{}:
+	case <-ctx.Context().Done():
+		return ctx.Context().Err()
+	}
+	welcome := welcomeOf(self, ctx.Presence.List())
+	<-welcomeSlots
+	return ctx.Send("welcome", welcome)
 }
 
 // welcomeSlots bounds how many welcomes are built at the same time. A
@@ -112,14 +121,11 @@ func (c *Chat) OnConnect(ctx *mega.Ctx) error {
 // waits on I/O, so one slot per CPU costs no throughput.
 var welcomeSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
 
-// welcomeOf encodes the welcome, {sessionId, userId, members}, with the
-// cluster-wide roster, straight into one buffer of the right size
+// welcomeOf encodes the welcome, {sessionId, userId, members}, from the
+// cluster-wide roster list, straight into one buffer of the right size
 // (json.Marshal of converted members would build, grow and copy it several
 // times for every newcomer).
-func welcomeOf(self mega.Member, p *mega.Presence) json.RawMessage {
-	welcomeSlots <- struct{}{}
-	defer func() { <-welcomeSlots }()
-	list := p.List()
+func welcomeOf(self mega.Member, list []mega.Member) json.RawMessage {
 	size := 64 + len(self.SessionID) + len(self.UserID)
 	for i := range list {
 		size += 48 + len(list[i].SessionID) + len(list[i].UserID) + len(list[i].Metadata)
