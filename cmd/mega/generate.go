@@ -83,18 +83,26 @@ func authCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "auth",
 		Usage: "add accounts, login sessions, tokens and private rooms; ?name= stops being an identity",
-		Description: "Writes apps/main/authn.go, users.go, sessions.go, tokens.go, login_limit.go,\n" +
-			"private_rooms.go, their tests and static/auth.js (a login and register form), and\n" +
-			"edits the app: mountAuth in app.go, every channel's user from the session cookie\n" +
-			"or a token (?name= is ignored), the chat's rooms private to their members when\n" +
-			"they have any, REST resources that need a session to change anything, and the\n" +
-			"page's security headers. Then runs go mod tidy (golang.org/x/crypto for argon2id,\n" +
-			generator.JWTModule + " for tokens).\n\n" +
+		Description: "Writes apps/main/authn.go, users.go, sessions.go, tokens.go, sockets.go,\n" +
+			"login_limit.go, private_rooms.go, their tests and static/auth.js (a login and\n" +
+			"register form), and edits the app. app.go gets mountAuth and one line,\n" +
+			"  app.Use(auth.secureHeaders, auth.crossOrigin, auth.loadUser, auth.requireUser)\n" +
+			"which covers the whole app, resources and channels added later included: security\n" +
+			"headers, CSRF (403 for a change from another origin), the session cookie or bearer\n" +
+			"token as the request's user, and 401 for a change under /api/ or a WebSocket\n" +
+			"upgrade without one (?name= is replaced by the logged-in name). Every channel is\n" +
+			"wrapped in auth.track (logout closes the session's sockets) and its hook in\n" +
+			"auth.channel (a token's expiry closes the socket; token.refresh), and the chat's\n" +
+			"rooms are private to their members when they have any. The app's earlier tests\n" +
+			"log in through legacy_login_test.go. Then runs go mod tidy (golang.org/x/crypto\n" +
+			"for argon2id, " + generator.JWTModule + " for tokens). Run it again after\n" +
+			"adding a channel to wire it the same way.\n\n" +
 			"Routes: POST /api/users, POST|GET|DELETE /api/session, POST /api/tokens,\n" +
 			"PUT /api/rooms/{id}/members. Environment: AUTH_SECRET (the token key, 32+ bytes;\n" +
 			"unset: a key kept in the database, for development), AUTH_TOKEN_TTL (15m),\n" +
-			"AUTH_SESSION_TTL (336h), AUTH_TRUSTED_ORIGINS, CONTENT_SECURITY_POLICY.\n" +
-			"See docs/auth.md.",
+			"AUTH_SESSION_TTL (336h), AUTH_SESSION_CHECK (30s: how often each instance closes\n" +
+			"the sockets of sessions that ended elsewhere), AUTH_TRUSTED_ORIGINS,\n" +
+			"CONTENT_SECURITY_POLICY. See docs/auth.md.",
 		Flags:  generateFlags(),
 		Action: runAuth,
 	}
