@@ -155,7 +155,11 @@ func (c *conn) run(r *http.Request, user User) {
 	c.ctx = &Ctx{ctx: ctx, conn: c, id: id, req: r.WithContext(ctx), user: user, log: log}
 	c.ctx.Presence = &Presence{c: c.ctx}
 	c.hc = a.hub.Attach(m.ns, c)
-	c.ping = time.AfterFunc(c.limits.PingInterval, c.keepalive)
+	// Pings start once OnConnect returned: their pongs are read by the read
+	// loop, which starts then, so a ping during a long OnConnect (a welcome
+	// built in a join storm) would find no pong and cut the connection.
+	c.ping = time.AfterFunc(time.Hour, c.keepalive)
+	c.ping.Stop()
 	c.armExpiry(user.ExpiresAt)
 
 	reason := c.serve()
@@ -189,6 +193,11 @@ func (c *conn) serve() error {
 		c.closeWith(code, reason)
 		return err
 	}
+	c.mu.Lock()
+	if !c.closed {
+		c.ping.Reset(c.limits.PingInterval)
+	}
+	c.mu.Unlock()
 	for {
 		typ, data, err := c.readFrame() // see readbuf.go
 		if err != nil {
