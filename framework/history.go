@@ -367,13 +367,35 @@ func (h *chanHistory) start(c *conn) (*historyLife, uint64) {
 // limit messages (all it keeps when limit is 0), oldest first.
 func (c *conn) historyGet(msg Message) error {
 	var in historyGetIn
-	if err := json.Unmarshal(msg.Payload, &in); err != nil {
-		return BadRequest("history.get payload: " + jsonProblem(err))
-	}
+	return c.historyRead(msg, &in, &in.Channel, func(ctx context.Context, life *historyLife, upTo uint64) error {
+		return c.serveHistoryGet(ctx, msg, in, life, upTo)
+	})
+}
+
+// historyRequest is the payload of a history request.
+type historyRequest interface{ check() error }
+
+func (in *historyGetIn) check() error {
 	if in.Limit < 0 {
 		return BadRequest(`"limit" must not be negative`)
 	}
-	h, err := c.historyFor(in.Channel)
+	return nil
+}
+
+func (in *recoverIn) check() error { return nil }
+
+// historyRead decodes msg's payload into in, checks the sub-channel it
+// names (*channel, read after decoding) and runs read with the channel's
+// current history, the last offset delivered on this instance and a
+// bounded context, while the connection's other frames wait (see start).
+func (c *conn) historyRead(msg Message, in historyRequest, channel *string, read func(context.Context, *historyLife, uint64) error) error {
+	if err := json.Unmarshal(msg.Payload, in); err != nil {
+		return BadRequest(msg.Type + " payload: " + jsonProblem(err))
+	}
+	if err := in.check(); err != nil {
+		return err
+	}
+	h, err := c.historyFor(*channel)
 	if err != nil {
 		return err
 	}
@@ -381,6 +403,11 @@ func (c *conn) historyGet(msg Message) error {
 	defer c.release()
 	ctx, cancel := context.WithTimeout(c.ctx.ctx, historyTimeout)
 	defer cancel()
+	return read(ctx, life, upTo)
+}
+
+// serveHistoryGet answers history.get once historyRead checked it.
+func (c *conn) serveHistoryGet(ctx context.Context, msg Message, in historyGetIn, life *historyLife, upTo uint64) error {
 	entries, err := life.log.After(ctx, in.Channel, 0)
 	if err != nil {
 		c.ctx.log.Warn().Err(err).Str("channel", in.Channel).Msg("history.get failed")
@@ -409,17 +436,13 @@ func (c *conn) historyGet(msg Message) error {
 // missing, and later ones follow the reply.
 func (c *conn) historyRecover(msg Message) error {
 	var in recoverIn
-	if err := json.Unmarshal(msg.Payload, &in); err != nil {
-		return BadRequest("history.recover payload: " + jsonProblem(err))
-	}
-	h, err := c.historyFor(in.Channel)
-	if err != nil {
-		return err
-	}
-	life, upTo := h.start(c)
-	defer c.release()
-	ctx, cancel := context.WithTimeout(c.ctx.ctx, historyTimeout)
-	defer cancel()
+	return c.historyRead(msg, &in, &in.Channel, func(ctx context.Context, life *historyLife, upTo uint64) error {
+		return c.serveHistoryRecover(ctx, msg, in, life, upTo)
+	})
+}
+
+// serveHistoryRecover answers history.recover once historyRead checked it.
+func (c *conn) serveHistoryRecover(ctx context.Context, msg Message, in recoverIn, life *historyLife, upTo uint64) error {
 	out := recoveredOut{Channel: in.Channel, Epoch: life.epoch, Offset: in.Offset}
 	entries, err := life.log.After(ctx, in.Channel, in.Offset)
 	if err == nil && in.Epoch == life.epoch {
