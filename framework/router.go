@@ -2,20 +2,26 @@ package mega
 
 import "fmt"
 
-// Router dispatches messages by type to handlers with typed payloads. Use
-// it from a channel's OnMessage:
+// Router dispatches messages by type to handlers with typed payloads. The
+// zero Router is ready to use, and its OnMessage method lets a channel
+// embed it instead of writing one:
 //
-//	r := mega.NewRouter()
-//	mega.Handle(r, "chat.send", func(ctx *mega.Ctx, in ChatSend) error { ... })
-//	func (c Chat) OnMessage(ctx *mega.Ctx, msg mega.Message) error { return c.r.Dispatch(ctx, msg) }
+//	type Chat struct{ mega.Router }
 //
+//	func newChat() *Chat {
+//		c := &Chat{}
+//		mega.Handle(&c.Router, "chat.send", c.send)
+//		return c
+//	}
+//
+// *Chat then has OnMessage, and needs only OnConnect to be a Channel.
 // A Router is built at start-up and read-only afterwards.
 type Router struct {
 	handlers map[string]func(*Ctx, Message) error
 }
 
-// NewRouter returns an empty Router.
-func NewRouter() *Router { return &Router{handlers: make(map[string]func(*Ctx, Message) error)} }
+// NewRouter returns an empty Router, the same as new(Router).
+func NewRouter() *Router { return new(Router) }
 
 // Handle registers fn for messages of type typ. The payload is decoded into
 // a T; a payload that does not decode never reaches fn: the client gets a
@@ -36,8 +42,15 @@ func HandleMessage(r *Router, typ string, fn func(ctx *Ctx, msg Message) error) 
 	if _, dup := r.handlers[typ]; dup {
 		panic(fmt.Sprintf("mega: Router: a handler for %q is already registered", typ))
 	}
+	if r.handlers == nil {
+		r.handlers = make(map[string]func(*Ctx, Message) error)
+	}
 	r.handlers[typ] = fn
 }
+
+// OnMessage is Dispatch, so that a channel embedding a Router has the
+// OnMessage of the Channel interface.
+func (r *Router) OnMessage(ctx *Ctx, msg Message) error { return r.Dispatch(ctx, msg) }
 
 // Dispatch runs the handler for msg.Type, or returns ErrUnknownType.
 func (r *Router) Dispatch(ctx *Ctx, msg Message) error {

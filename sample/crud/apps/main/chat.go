@@ -24,7 +24,11 @@ import (
 //	chat.send    {text}       → chat.message {from: {userId, name}, room, text, at} to the room
 //	chat.whisper {to, text}   → chat.whisper {from: {userId, name}, text, at} to every session of user to
 //	roster.get                → roster {members: [{sessionId, userId, metadata}]}, cluster-wide
-type Chat struct{ r *mega.Router }
+//
+// The embedded mega.Router is the channel's OnMessage: it dispatches by
+// type, and the framework answers unknown types and malformed payloads
+// with an error frame.
+type Chat struct{ mega.Router }
 
 // Limits of the chat protocol.
 const (
@@ -37,10 +41,10 @@ var roomPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // newChat returns the chat channel with its message handlers.
 func newChat() *Chat {
-	c := &Chat{r: mega.NewRouter()}
-	mega.Handle(c.r, "chat.send", c.send)
-	mega.Handle(c.r, "chat.whisper", c.whisper)
-	mega.HandleMessage(c.r, "roster.get", c.roster)
+	c := &Chat{}
+	mega.Handle(&c.Router, "chat.send", c.send)
+	mega.Handle(&c.Router, "chat.whisper", c.whisper)
+	mega.HandleMessage(&c.Router, "roster.get", c.roster)
 	return c
 }
 
@@ -167,10 +171,6 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, s...)
 	return append(b, '"')
 }
-
-// OnMessage dispatches by type; the framework answers unknown types and
-// malformed payloads with an error frame.
-func (c *Chat) OnMessage(ctx *mega.Ctx, msg mega.Message) error { return c.r.Dispatch(ctx, msg) }
 
 // chatText checks the text of a message.
 func chatText(text string) (string, error) {
