@@ -41,6 +41,7 @@ type conn struct {
 	queue     [][]byte // frames waiting for the writer
 	spare     [][]byte // the writer's previous batch, reused to avoid allocation
 	queued    int      // bytes in queue and in the batch being written
+	oversize  int      // bytes a frame larger than SendQueue, queued when the queue was empty, adds to the limit
 	writing   bool     // a writer goroutine is running
 	closed    bool     // Send queues nothing more
 	holding   bool     // a history read is running: Send keeps frames in held
@@ -349,7 +350,13 @@ func (c *conn) enqueueFrame(frame []byte, direct bool) bool {
 		c.mu.Unlock()
 		return false
 	}
-	if c.queued+len(frame) > c.limits.SendQueue {
+	if c.queued == 0 && len(frame) > c.limits.SendQueue {
+		// One frame bigger than the whole queue (a welcome with a roster of
+		// thousands) says nothing about how fast the client reads: take it,
+		// and let the limit apply on top of it until it is written.
+		c.oversize = len(frame)
+	}
+	if c.queued+len(frame) > c.limits.SendQueue+c.oversize {
 		queued := c.queued
 		c.mu.Unlock()
 		c.ctx.log.Warn().Int("queuedBytes", queued).Int("limit", c.limits.SendQueue).
@@ -422,6 +429,9 @@ func (c *conn) write() {
 
 		c.mu.Lock()
 		c.queued -= n
+		if c.queued <= c.limits.SendQueue {
+			c.oversize = 0 // the big frame is out
+		}
 		if cap(batch) <= 64 { // keep a small batch for reuse; let big ones go
 			c.spare = batch[:0]
 		}

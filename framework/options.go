@@ -14,7 +14,10 @@ type Limits struct {
 	ReadLimit int64
 	// SendQueue is how many bytes may wait to be written to one client.
 	// When a client reads too slowly and its queue would exceed this, it is
-	// closed with CloseSlowClient (4008); others are never delayed.
+	// closed with CloseSlowClient (4008); others are never delayed. One
+	// frame bigger than SendQueue (a welcome carrying a big roster) is
+	// accepted when the queue is empty, and the limit applies on top of it
+	// until it is written.
 	SendQueue int
 	// PingInterval is how often an otherwise idle connection is pinged.
 	PingInterval time.Duration
