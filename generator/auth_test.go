@@ -129,29 +129,7 @@ func TestAuthGolden(t *testing.T) {
 			got[p+".golden"] = plan.File(p)
 		}
 	}
-	dir := filepath.Join("testdata", "golden", "auth")
-	if *update {
-		writeGolden(t, dir, got)
-		return
-	}
-	want := readGolden(t, dir)
-	for p, data := range got {
-		w, ok := want[p]
-		switch {
-		case !ok:
-			t.Errorf("%s: not in %s", p, dir)
-		case !bytes.Equal(data, w):
-			t.Errorf("%s differs from %s/%s:\n%s", p, dir, p, firstDiff(w, data))
-		}
-	}
-	for p := range want {
-		if _, ok := got[p]; !ok {
-			t.Errorf("%s/%s: the generator no longer writes it", dir, p)
-		}
-	}
-	if t.Failed() {
-		t.Log("if the change is intended, run: go test ./generator -run 'TestGolden|TestAuthGolden' -update")
-	}
+	checkGolden(t, filepath.Join("testdata", "golden", "auth"), got, "TestGolden|TestAuthGolden")
 }
 
 // TestAuthAppBuildsAndPasses is mega new, generate channel and resource,

@@ -57,30 +57,37 @@ func TestGolden(t *testing.T) {
 			for _, p := range plan.Written() {
 				got[p+".golden"] = plan.File(p)
 			}
-			dir := filepath.Join("testdata", "golden", tc.name)
-			if *update {
-				writeGolden(t, dir, got)
-				return
-			}
-			want := readGolden(t, dir)
-			for p, data := range got {
-				w, ok := want[p]
-				switch {
-				case !ok:
-					t.Errorf("%s: not in %s", p, dir)
-				case !bytes.Equal(data, w):
-					t.Errorf("%s differs from %s/%s:\n%s", p, dir, p, firstDiff(w, data))
-				}
-			}
-			for p := range want {
-				if _, ok := got[p]; !ok {
-					t.Errorf("%s/%s: the generator no longer writes it", dir, p)
-				}
-			}
-			if t.Failed() {
-				t.Log("if the change is intended, run: go test ./generator -run TestGolden -update")
-			}
+			checkGolden(t, filepath.Join("testdata", "golden", tc.name), got, "TestGolden")
 		})
+	}
+}
+
+// checkGolden compares got (file name → content) with the golden files in
+// dir, or rewrites them with -update; rerun names the tests that -update
+// belongs with.
+func checkGolden(t *testing.T, dir string, got map[string][]byte, rerun string) {
+	t.Helper()
+	if *update {
+		writeGolden(t, dir, got)
+		return
+	}
+	want := readGolden(t, dir)
+	for p, data := range got {
+		w, ok := want[p]
+		switch {
+		case !ok:
+			t.Errorf("%s: not in %s", p, dir)
+		case !bytes.Equal(data, w):
+			t.Errorf("%s differs from %s/%s:\n%s", p, dir, p, firstDiff(w, data))
+		}
+	}
+	for p := range want {
+		if _, ok := got[p]; !ok {
+			t.Errorf("%s/%s: the generator no longer writes it", dir, p)
+		}
+	}
+	if t.Failed() {
+		t.Logf("if the change is intended, run: go test ./generator -run '%s' -update", rerun)
 	}
 }
 
