@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -86,59 +84,9 @@ func buildAuthApp(t *testing.T) {
 func startAuthApp(t *testing.T) *instance {
 	t.Helper()
 	buildAuthApp(t)
-	i := &instance{name: "auth", log: &testkit.Buffer{}}
+	i := &instance{name: "auth", bin: authApp.bin, conf: filepath.Join(authApp.dir, "mega.yaml"), dir: t.TempDir(), log: &testkit.Buffer{}}
 	nats := natstest.URL(natstest.StartJetStream(t, ""))
-	db := database(t)
-	for try := 1; ; try++ {
-		i.port = freePort(t)
-		cmd := exec.Command(authApp.bin, "--config", filepath.Join(authApp.dir, "mega.yaml"))
-		cmd.Env = append(os.Environ(), "PORT="+strconv.Itoa(i.port), "NATS_URL="+nats, "DATABASE_URL="+db,
-			"AUTH_SECRET=an e2e secret of at least thirty-two bytes")
-		cmd.Dir = t.TempDir()
-		cmd.Stdout, cmd.Stderr = i.log, i.log
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("e2e: start the app: %v", err)
-		}
-		i.cmd, i.exited = cmd, make(chan struct{})
-		go func(exited chan struct{}) {
-			err := cmd.Wait()
-			fmt.Fprintf(i.log, "--- exited: %v\n", err)
-			close(exited)
-		}(i.exited)
-		client := &http.Client{Timeout: time.Second}
-		ready := eventually(readyTimeout, func() bool {
-			select {
-			case <-i.exited:
-				return true
-			default:
-			}
-			res, err := client.Get(i.URL("/readyz")) // no session needed
-			if err != nil {
-				return false
-			}
-			res.Body.Close()
-			return res.StatusCode == http.StatusOK
-		})
-		select {
-		case <-i.exited:
-			if try < 3 && strings.Contains(i.log.String(), "address already in use") {
-				continue
-			}
-			t.Fatalf("e2e: the app exited while starting:\n%s", i.log)
-		default:
-		}
-		if !ready {
-			i.kill()
-			t.Fatalf("e2e: the app was not ready within %v:\n%s", readyTimeout, i.log)
-		}
-		t.Cleanup(func() {
-			i.kill()
-			if t.Failed() {
-				t.Logf("log of the app (port %d):\n%s", i.port, i.log)
-			}
-		})
-		return i
-	}
+	return i.run(t, "NATS_URL="+nats, "DATABASE_URL="+database(t), "AUTH_SECRET=an e2e secret of at least thirty-two bytes")
 }
 
 // chatLine is one message the page shows.

@@ -169,6 +169,9 @@ func eventually(timeout time.Duration, cond func() bool) bool {
 // instance is one process of the app.
 type instance struct {
 	name string
+	bin  string // the app's binary
+	conf string // its mega.yaml
+	dir  string // its working directory
 	port int
 	env  []string
 	log  *testkit.Buffer
@@ -189,7 +192,16 @@ func database(t *testing.T) string {
 func startInstance(t *testing.T, name, natsURL, db string) *instance {
 	t.Helper()
 	buildApp(t)
-	i := &instance{name: name, log: &testkit.Buffer{}}
+	// The app writes nothing in its working directory: its database is DATABASE_URL.
+	i := &instance{name: name, bin: app.bin, conf: filepath.Join(app.dir, "mega.yaml"), dir: app.work, log: &testkit.Buffer{}}
+	return i.run(t, "NATS_URL="+natsURL, "DATABASE_URL="+db, "ROSTER_TTL=5s")
+}
+
+// run starts i on a free port with env added to this process's
+// environment and waits until it is ready. It is stopped when the test
+// ends; its log is shown if the test failed.
+func (i *instance) run(t *testing.T, env ...string) *instance {
+	t.Helper()
 	t.Cleanup(func() {
 		i.kill()
 		if t.Failed() {
@@ -200,12 +212,7 @@ func startInstance(t *testing.T, name, natsURL, db string) *instance {
 	// try another.
 	for try := 1; ; try++ {
 		i.port = freePort(t)
-		i.env = append(os.Environ(),
-			"PORT="+strconv.Itoa(i.port),
-			"NATS_URL="+natsURL,
-			"DATABASE_URL="+db,
-			"ROSTER_TTL=5s",
-		)
+		i.env = append(append(os.Environ(), "PORT="+strconv.Itoa(i.port)), env...)
 		if err := i.launch(); err == nil || try == 3 || !errors.Is(err, errPortTaken) {
 			if err != nil {
 				t.Fatalf("e2e: %v", err)
@@ -234,9 +241,9 @@ var errPortTaken = errors.New("port already in use")
 
 // launch runs the process and waits for GET /readyz to answer 200.
 func (i *instance) launch() error {
-	cmd := exec.Command(app.bin, "--config", filepath.Join(app.dir, "mega.yaml"))
+	cmd := exec.Command(i.bin, "--config", i.conf)
 	cmd.Env = i.env
-	cmd.Dir = app.work // the app writes nothing there: its database is DATABASE_URL
+	cmd.Dir = i.dir
 	cmd.Stdout = i.log
 	cmd.Stderr = i.log
 	fmt.Fprintf(i.log, "--- start %s on :%d\n", i.name, i.port)
