@@ -1,7 +1,6 @@
 package generator_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -119,16 +118,8 @@ func TestAuthGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var progress bytes.Buffer
-	if err := plan.Write(&progress, false); err != nil {
-		t.Fatal(err)
-	}
-	got := map[string][]byte{"progress.txt": progress.Bytes()}
-	for _, p := range plan.Written() {
-		if p != "go.mod" { // its replace names the checkout; TestAuthEdits checks it
-			got[p+".golden"] = plan.File(p)
-		}
-	}
+	// go.mod's replace names the checkout; TestAuthEdits checks it.
+	got := planFiles(t, plan, "go.mod")
 	checkGolden(t, filepath.Join("testdata", "golden", "auth"), got, "TestGolden|TestAuthGolden")
 }
 
