@@ -1,4 +1,7 @@
-// Package testkit holds small helpers the module's tests share.
+// Package testkit holds the helpers the module's tests share: waiting for
+// a condition with a deadline (Poll, PollEvery, WaitFor), free TCP ports
+// (FreePort, FreePorts) and a buffer safe for concurrent use (Buffer).
+// Every package of the module imports it rather than keeping its own copy.
 package testkit
 
 import (
