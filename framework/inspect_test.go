@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	mega "github.com/megaframework/mega/framework"
+	"github.com/megaframework/mega/framework/inspect"
 	"github.com/megaframework/mega/framework/megatest"
 	"github.com/megaframework/mega/framework/natstest"
 )
@@ -33,21 +34,21 @@ services: { buses: { main: { driver: nats, url: embedded } } }
 wsCluster: { bus: main, subjectPrefix: acme.ws, roster: { driver: nats, ttl: 3s } }
 `
 
-// inspect runs mega.Inspect on nc, failing the test on an error, and
+// inspectAll runs inspect.Query on nc, failing the test on an error, and
 // returns the result and how long it took.
-func inspect(t *testing.T, nc *nats.Conn, timeout time.Duration) (*mega.InspectResult, time.Duration) {
+func inspectAll(t *testing.T, nc *nats.Conn, timeout time.Duration) (*inspect.Result, time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout+5*time.Second)
 	defer cancel()
 	t0 := time.Now()
-	res, err := mega.Inspect(ctx, nc, mega.InspectOptions{Prefix: "acme.ws", Timeout: timeout})
+	res, err := inspect.Query(ctx, nc, inspect.Options{Prefix: "acme.ws", Timeout: timeout})
 	if err != nil {
 		t.Fatalf("inspect: %v", err)
 	}
 	return res, time.Since(t0)
 }
 
-func instanceIDs(res *mega.InspectResult) []string {
+func instanceIDs(res *inspect.Result) []string {
 	var ids []string
 	for _, r := range res.Instances {
 		ids = append(ids, r.ID)
@@ -86,17 +87,17 @@ func TestInspectSeesEveryInstanceAndReportsACrashedOneMissing(t *testing.T) {
 	t.Cleanup(nc.Close)
 
 	// Everyone answers: Inspect returns well before its timeout.
-	res, took := inspect(t, nc, 5*time.Second)
+	res, took := inspectAll(t, nc, 5*time.Second)
 	t.Logf("3 instances answered; inspect returned after %s", took)
 	is.True(took < 2*time.Second) // returned early, not after the 5s timeout
-	is.Equal(res.Version, mega.InspectVersion)
+	is.Equal(res.Version, inspect.Version)
 	is.Equal(res.Prefix, "acme.ws")
 	is.Equal(res.Subject, "acme.ws.inspect")
 	want := []string{id(0), id(1), id(2)}
 	slices.Sort(want)
 	is.Equal(instanceIDs(res), want)
 	is.Equal(len(res.Missing), 0)
-	is.Equal(res.Namespaces, []mega.InspectNamespaceTotal{
+	is.Equal(res.Namespaces, []inspect.NamespaceTotal{
 		{App: "lobby", Namespace: "/ws/chat", Members: 1, MembersMin: 1, Connections: 1, Instances: 3},
 		{App: "lobby", Namespace: "/ws/lobby", Members: 1, MembersMin: 1, Connections: 1, Instances: 3},
 		{App: "main", Namespace: "/ws/chat", Members: 3, MembersMin: 3, Connections: 3, Instances: 3},
@@ -107,7 +108,7 @@ func TestInspectSeesEveryInstanceAndReportsACrashedOneMissing(t *testing.T) {
 		id(2): {0, 0, 1},
 	}
 	for k, s := range insts {
-		var r mega.InspectReply
+		var r inspect.Reply
 		for _, x := range res.Instances {
 			if x.ID == id(k) {
 				r = x
@@ -122,8 +123,8 @@ func TestInspectSeesEveryInstanceAndReportsACrashedOneMissing(t *testing.T) {
 		is.Equal(lobby.Name, "lobby")
 		is.Equal(main.Name, "main")
 		c := wantConns[id(k)]
-		is.Equal(main.Namespaces, []mega.InspectNamespace{{Namespace: "/ws/chat", Connections: c[0], Members: 3}})
-		is.Equal(lobby.Namespaces, []mega.InspectNamespace{
+		is.Equal(main.Namespaces, []inspect.Namespace{{Namespace: "/ws/chat", Connections: c[0], Members: 3}})
+		is.Equal(lobby.Namespaces, []inspect.Namespace{
 			{Namespace: "/ws/chat", Connections: c[1], Members: 1},
 			{Namespace: "/ws/lobby", Connections: c[2], Members: 1},
 		})
@@ -143,7 +144,7 @@ func TestInspectSeesEveryInstanceAndReportsACrashedOneMissing(t *testing.T) {
 	mega.CrashBus(insts[2].Instance)
 	crashed := time.Now()
 	const timeout = 500 * time.Millisecond
-	res, took = inspect(t, nc, timeout)
+	res, took = inspectAll(t, nc, timeout)
 	t.Logf("inspect %s after the crash, took %s", time.Since(crashed), took)
 	is.True(time.Since(crashed) < inspectTTL-inspectTTL/3) // still within the TTL: the peers know it
 	is.True(took >= timeout)                               // it waited for the missing one…
@@ -151,18 +152,18 @@ func TestInspectSeesEveryInstanceAndReportsACrashedOneMissing(t *testing.T) {
 	is.Equal(instanceIDs(res), slices.DeleteFunc(slices.Clone(want), func(s string) bool { return s == id(2) }))
 	survivors := []string{id(0), id(1)}
 	slices.Sort(survivors)
-	is.Equal(res.Missing, []mega.InspectMissing{{ID: id(2), ListedBy: survivors, Reason: "no answer within 500ms"}})
+	is.Equal(res.Missing, []inspect.Missing{{ID: id(2), ListedBy: survivors, Reason: "no answer within 500ms"}})
 	// Its members still count until the TTL; its connections are gone.
-	is.Equal(res.Namespaces[1], mega.InspectNamespaceTotal{App: "lobby", Namespace: "/ws/lobby", Members: 1, MembersMin: 1, Connections: 0, Instances: 2})
+	is.Equal(res.Namespaces[1], inspect.NamespaceTotal{App: "lobby", Namespace: "/ws/lobby", Members: 1, MembersMin: 1, Connections: 0, Instances: 2})
 
 	// After the TTL the peers have dropped it: it is not listed at all.
 	natstest.WaitFor(t, 3*inspectTTL, "the crashed instance to be forgotten", func() bool {
-		res, _ = inspect(t, nc, 300*time.Millisecond)
+		res, _ = inspectAll(t, nc, 300*time.Millisecond)
 		return len(res.Missing) == 0
 	})
 	t.Logf("crashed instance forgotten %s after the crash (TTL %s)", time.Since(crashed), inspectTTL)
 	is.Equal(len(res.Instances), 2)
-	is.Equal(res.Namespaces[1], mega.InspectNamespaceTotal{App: "lobby", Namespace: "/ws/lobby", Members: 0, MembersMin: 0, Connections: 0, Instances: 2})
+	is.Equal(res.Namespaces[1], inspect.NamespaceTotal{App: "lobby", Namespace: "/ws/lobby", Members: 0, MembersMin: 0, Connections: 0, Instances: 2})
 	for _, r := range res.Instances {
 		is.Equal(len(r.Peers), 1)
 		for _, a := range r.Apps {
@@ -177,7 +178,7 @@ func TestInspectSeesEveryInstanceAndReportsACrashedOneMissing(t *testing.T) {
 	is.NoErr(insts[1].Instance.Shutdown(ctx))
 	stopped := time.Now()
 	natstest.WaitFor(t, inspectTTL/2, "only instance 0 to answer, nobody missing", func() bool {
-		res, _ = inspect(t, nc, 300*time.Millisecond)
+		res, _ = inspectAll(t, nc, 300*time.Millisecond)
 		return len(res.Missing) == 0 && len(res.Instances) == 1
 	})
 	t.Logf("stopped instance gone from inspect %s after its shutdown", time.Since(stopped))

@@ -16,8 +16,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/urfave/cli/v2"
 
-	megafw "github.com/megaframework/mega/framework"
 	"github.com/megaframework/mega/framework/cluster"
+	"github.com/megaframework/mega/framework/inspect"
 )
 
 // defaultNATSURL is where mega inspect looks without --nats or NATS_URL.
@@ -41,7 +41,7 @@ func inspectCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "nats", Usage: "the NATS `URL` the instances use, comma-separated for several servers (default: $NATS_URL, then " + defaultNATSURL + ")"},
 			&cli.StringFlag{Name: "prefix", Value: cluster.DefaultSubjectPrefix, Usage: "the instances' subject `PREFIX` (wsCluster.subjectPrefix)"},
-			&cli.DurationFlag{Name: "timeout", Value: megafw.DefaultInspectTimeout, Usage: "how long to wait for the answers (`DURATION`: 500ms, 2s, …)"},
+			&cli.DurationFlag{Name: "timeout", Value: inspect.DefaultTimeout, Usage: "how long to wait for the answers (`DURATION`: 500ms, 2s, …)"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document instead of tables"},
 		},
 		Action: runInspect,
@@ -53,7 +53,7 @@ func runInspect(c *cli.Context) error {
 		return usagef(c, "unexpected argument %q", c.Args().First())
 	}
 	prefix := c.String("prefix")
-	if !megafw.ValidSubjectPrefix(prefix) {
+	if !cluster.ValidSubjectPrefix(prefix) {
 		return usagef(c, "--prefix %q: must be NATS subject tokens joined by dots (no spaces, * or >), like wsCluster.subjectPrefix", prefix)
 	}
 	timeout := c.Duration("timeout")
@@ -86,11 +86,11 @@ func runInspect(c *cli.Context) error {
 	}
 	defer nc.Close()
 
-	res, err := megafw.Inspect(c.Context, nc, megafw.InspectOptions{Prefix: prefix, Timeout: timeout})
-	if errors.Is(err, megafw.ErrNoInstances) {
+	res, err := inspect.Query(c.Context, nc, inspect.Options{Prefix: prefix, Timeout: timeout})
+	if errors.Is(err, inspect.ErrNoInstances) {
 		return fmt.Errorf("%w on %s at NATS %s: no mega instance uses the subject prefix %q there (or none is running).\n"+
 			"Pass --prefix with the instances' wsCluster.subjectPrefix, or --nats with the NATS they use.",
-			megafw.ErrNoInstances, megafw.InspectSubject(prefix), shown, prefix)
+			inspect.ErrNoInstances, inspect.Subject(prefix), shown, prefix)
 	}
 	if err != nil {
 		return fmt.Errorf("inspect over NATS at %s: %w", shown, err)
@@ -114,7 +114,7 @@ func runInspect(c *cli.Context) error {
 
 // printInspect writes res as a summary line and three aligned tables:
 // instances, namespaces and cluster counters.
-func printInspect(w io.Writer, res *megafw.InspectResult) error {
+func printInspect(w io.Writer, res *inspect.Result) error {
 	summary := fmt.Sprintf("%s on %s, prefix %s", plural(len(res.Instances), "instance"), res.Server, res.Prefix)
 	if n := len(res.Missing); n > 0 {
 		summary += fmt.Sprintf(", %d missing", n)
@@ -178,7 +178,7 @@ func printInspect(w io.Writer, res *megafw.InspectResult) error {
 
 // warnInspect tells on stderr what the tables cannot: instances that did
 // not answer, replies that could not be read.
-func warnInspect(w io.Writer, res *megafw.InspectResult, timeout time.Duration) {
+func warnInspect(w io.Writer, res *inspect.Result, timeout time.Duration) {
 	if n := len(res.Missing); n > 0 {
 		var ttl float64
 		for _, r := range res.Instances {
@@ -201,7 +201,7 @@ func warnInspect(w io.Writer, res *megafw.InspectResult, timeout time.Duration) 
 	}
 }
 
-func kinds(k megafw.InspectKinds) string {
+func kinds(k inspect.Kinds) string {
 	return fmt.Sprintf("%d/%d/%d", k.Broadcast, k.Direct, k.Roster)
 }
 

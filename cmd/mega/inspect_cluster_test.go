@@ -9,6 +9,7 @@ import (
 	"github.com/matryer/is"
 
 	megafw "github.com/megaframework/mega/framework"
+	"github.com/megaframework/mega/framework/inspect"
 	"github.com/megaframework/mega/framework/megatest"
 	"github.com/megaframework/mega/framework/natstest"
 )
@@ -45,11 +46,11 @@ func TestInspectRealInstances(t *testing.T) {
 	code, stdout, stderr := mega(t, "inspect", "--nats", url, "--json")
 	is.Equal(code, 0)
 	is.Equal(stderr, "")
-	var res megafw.InspectResult
+	var res inspect.Result
 	is.NoErr(json.Unmarshal([]byte(stdout), &res))
 	is.Equal(len(res.Instances), 2)
 	is.Equal(len(res.Missing), 0)
-	is.Equal(res.Namespaces, []megafw.InspectNamespaceTotal{{App: "main", Namespace: "/ws/room", Members: 3, MembersMin: 3, Connections: 3, Instances: 2}})
+	is.Equal(res.Namespaces, []inspect.NamespaceTotal{{App: "main", Namespace: "/ws/room", Members: 3, MembersMin: 3, Connections: 3, Instances: 2}})
 	for _, r := range res.Instances {
 		k := slices.Index(ids, r.ID)
 		is.True(k >= 0)

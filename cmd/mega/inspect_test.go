@@ -10,13 +10,13 @@ import (
 	"github.com/matryer/is"
 	"github.com/nats-io/nats.go"
 
-	megafw "github.com/megaframework/mega/framework"
+	"github.com/megaframework/mega/framework/inspect"
 	"github.com/megaframework/mega/framework/natstest"
 )
 
 // fakeInstance answers inspect requests on prefix with r, the way a booted
 // instance does, until the test ends.
-func fakeInstance(t *testing.T, url, prefix string, r megafw.InspectReply) {
+func fakeInstance(t *testing.T, url, prefix string, r inspect.Reply) {
 	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {
@@ -27,7 +27,7 @@ func fakeInstance(t *testing.T, url, prefix string, r megafw.InspectReply) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := nc.Subscribe(megafw.InspectSubject(prefix), func(m *nats.Msg) { _ = m.Respond(b) }); err != nil {
+	if _, err := nc.Subscribe(inspect.Subject(prefix), func(m *nats.Msg) { _ = m.Respond(b) }); err != nil {
 		t.Fatalf("subscribe: %v", err)
 	}
 	if err := nc.Flush(); err != nil {
@@ -36,15 +36,15 @@ func fakeInstance(t *testing.T, url, prefix string, r megafw.InspectReply) {
 }
 
 // fakeReply is an instance of app main with one namespace.
-func fakeReply(id, listen string, uptime float64, conns, members int, peers ...string) megafw.InspectReply {
-	return megafw.InspectReply{
-		Version: megafw.InspectVersion, ID: id, Listen: listen, UptimeSeconds: uptime, Connections: conns, Peers: peers,
-		Apps: []megafw.InspectApp{{
+func fakeReply(id, listen string, uptime float64, conns, members int, peers ...string) inspect.Reply {
+	return inspect.Reply{
+		Version: inspect.Version, ID: id, Listen: listen, UptimeSeconds: uptime, Connections: conns, Peers: peers,
+		Apps: []inspect.App{{
 			Name: "main", Connections: conns,
-			Namespaces: []megafw.InspectNamespace{{Namespace: "/ws/chat", Connections: conns, Members: members}},
-			Cluster: megafw.InspectCluster{
+			Namespaces: []inspect.Namespace{{Namespace: "/ws/chat", Connections: conns, Members: members}},
+			Cluster: inspect.Cluster{
 				Roster: "nats", TTLSeconds: 10, Peers: peers,
-				Published: megafw.InspectKinds{Broadcast: 1, Roster: 12}, Received: megafw.InspectKinds{Direct: 2, Roster: 30},
+				Published: inspect.Kinds{Broadcast: 1, Roster: 12}, Received: inspect.Kinds{Direct: 2, Roster: 30},
 			},
 		}},
 	}
@@ -97,16 +97,16 @@ func TestInspectPrintsTablesAndListsTheMissing(t *testing.T) {
 	code, stdout, stderr = mega(t, "inspect", "--nats", url, "--prefix", "acme.ws", "--timeout", "300ms", "--json")
 	is.Equal(code, 0)
 	is.True(strings.Contains(stderr, "cccc (a peer of aaaa, bbbb)"))
-	var res megafw.InspectResult
+	var res inspect.Result
 	is.NoErr(json.Unmarshal([]byte(stdout), &res))
-	is.Equal(res.Version, megafw.InspectVersion)
+	is.Equal(res.Version, inspect.Version)
 	is.Equal(res.Subject, "acme.ws.inspect")
 	is.Equal(res.TimeoutSeconds, 0.3)
 	is.Equal(len(res.Instances), 2)
 	is.Equal(res.Instances[0].ID, "aaaa")
 	is.Equal(res.Instances[1].ID, "bbbb")
-	is.Equal(res.Missing, []megafw.InspectMissing{{ID: "cccc", ListedBy: []string{"aaaa", "bbbb"}, Reason: "no answer within 300ms"}})
-	is.Equal(res.Namespaces, []megafw.InspectNamespaceTotal{{App: "main", Namespace: "/ws/chat", Members: 3, MembersMin: 2, Connections: 3, Instances: 2}})
+	is.Equal(res.Missing, []inspect.Missing{{ID: "cccc", ListedBy: []string{"aaaa", "bbbb"}, Reason: "no answer within 300ms"}})
+	is.Equal(res.Namespaces, []inspect.NamespaceTotal{{App: "main", Namespace: "/ws/chat", Members: 3, MembersMin: 2, Connections: 3, Instances: 2}})
 }
 
 func TestInspectReturnsOnceEveryKnownInstanceAnswered(t *testing.T) {
