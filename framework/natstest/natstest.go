@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/megaframework/mega/internal/testkit"
 )
 
 // ClusterName is the cluster name used by StartCluster.
@@ -27,7 +29,7 @@ const (
 	routesTimeout  = 10 * time.Second // cluster routes formed
 	routesSettle   = 50 * time.Millisecond
 	restartTimeout = 5 * time.Second // retrying to bind the old ports
-	pollInterval   = 5 * time.Millisecond
+	restartPause   = 50 * time.Millisecond
 )
 
 // cluster is the shared state of the servers of one StartCluster call.
@@ -153,17 +155,12 @@ func restart(t testing.TB, s *server.Server, wipe bool) *server.Server {
 	// The old listeners are closed, but retry in case the OS is slow to
 	// release the ports.
 	var ns *server.Server
-	deadline := time.Now().Add(restartTimeout)
-	for {
-		var err error
+	var err error
+	if _, ok := testkit.PollEvery(restartTimeout, restartPause, func() bool {
 		ns, err = tryStart(e.opts.Clone())
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("natstest.Restart: cannot restart server on port %d: %v", e.opts.Port, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return err == nil
+	}); !ok {
+		t.Fatalf("natstest.Restart: cannot restart server on port %d: %v", e.opts.Port, err)
 	}
 	t.Cleanup(func() { shutdown(ns) })
 	registry.Store(ns, e)
@@ -177,18 +174,13 @@ func restart(t testing.TB, s *server.Server, wipe bool) *server.Server {
 	return ns
 }
 
-// WaitFor calls cond every few milliseconds until it returns true, and
-// fails the test with "timed out after <timeout> waiting for <what>" if it
-// does not within timeout. Call it from the test's goroutine.
+// WaitFor calls cond until it returns true, and fails the test with
+// "timed out after <timeout> waiting for <what>" if it does not within
+// timeout. The first calls come a millisecond apart, later ones up to 10ms.
+// Call it from the test's goroutine.
 func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(pollInterval)
-	}
+	testkit.WaitFor(t, timeout, what, cond)
 }
 
 func baseOptions(name string) *server.Options {
@@ -311,22 +303,22 @@ func waitRoutes(t testing.TB, c *cluster, timeout time.Duration) {
 	// Right after a mesh forms, two servers that dialled each other at the
 	// same moment may both drop the duplicate route and dial again, so the
 	// counts must hold for a short settle period, not just once.
-	deadline := time.Now().Add(timeout)
 	var stableSince time.Time
-	for {
-		ok, state := formed()
+	var state string
+	if _, ok := testkit.PollEvery(timeout, time.Millisecond, func() bool {
+		var ok bool
+		ok, state = formed()
 		switch {
 		case !ok:
 			stableSince = time.Time{}
 		case stableSince.IsZero():
 			stableSince = time.Now()
 		case time.Since(stableSince) >= routesSettle:
-			return
+			return true
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("natstest: cluster %q did not form within %s (%s)", ClusterName, timeout, state)
-		}
-		time.Sleep(time.Millisecond)
+		return false
+	}); !ok {
+		t.Fatalf("natstest: cluster %q did not form within %s (%s)", ClusterName, timeout, state)
 	}
 }
 
