@@ -29,6 +29,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/megaframework/mega/framework/config"
 	"github.com/megaframework/mega/framework/hub"
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
@@ -53,18 +54,19 @@ type Local interface {
 	DropInstance(instance string)
 }
 
-// Roster drivers.
+// Roster drivers, the values of wsCluster.roster.driver in mega.yaml.
 const (
 	// RosterNATS shares the roster between instances over NATS (the default).
-	RosterNATS = "nats"
+	RosterNATS = config.RosterNATS
 	// RosterNone keeps the roster local; broadcasts and directs are still clustered.
-	RosterNone = "none"
+	RosterNone = config.RosterNone
 )
 
-// Defaults for Options.
+// Defaults for Options. The subject prefix and TTL are mega.yaml's
+// defaults, declared once in package config.
 const (
-	DefaultSubjectPrefix = "mega.ws"
-	DefaultTTL           = 10 * time.Second
+	DefaultSubjectPrefix = config.DefaultSubjectPrefix
+	DefaultTTL           = config.DefaultRosterTTL
 	DefaultSyncWait      = 200 * time.Millisecond
 	// DefaultPendingMsgs is the default capacity of the inbound data queue.
 	DefaultPendingMsgs = 8192

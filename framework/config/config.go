@@ -388,11 +388,29 @@ func Default() *Config {
 	}
 }
 
+// The cluster's defaults and roster drivers. Package cluster declares its
+// Options defaults with these, so the values live here once; config stays a
+// leaf package that imports nothing of mega's (cluster imports NATS).
+const (
+	// DefaultSubjectPrefix starts every NATS subject of the cluster (key
+	// "wsCluster.subjectPrefix").
+	DefaultSubjectPrefix = "mega.ws"
+	// DefaultRosterTTL is how long a silent instance keeps its members on
+	// the other instances (key "wsCluster.roster.ttl").
+	DefaultRosterTTL = 10 * time.Second
+	// RosterNATS shares the roster between instances over NATS (the
+	// default of "wsCluster.roster.driver").
+	RosterNATS = "nats"
+	// RosterNone keeps each instance's roster local; broadcasts and
+	// directs still cross instances.
+	RosterNone = "none"
+)
+
 // defaultWSCluster is what a wsCluster section starts from.
 func defaultWSCluster() *WSCluster {
 	return &WSCluster{
-		SubjectPrefix: "mega.ws",
-		Roster:        Roster{Driver: "nats", TTL: 10 * time.Second},
+		SubjectPrefix: DefaultSubjectPrefix,
+		Roster:        Roster{Driver: RosterNATS, TTL: DefaultRosterTTL},
 	}
 }
 

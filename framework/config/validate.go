@@ -750,7 +750,7 @@ func (d *decoder) wsCluster(c *Config, p string, n *yaml.Node) *WSCluster {
 		"subjectPrefix": into(&w.SubjectPrefix, d.subjectPrefix),
 		"roster": func(p string, v *yaml.Node) {
 			d.mapping(p, v, map[string]field{
-				"driver": into(&w.Roster.Driver, d.oneOf("nats", "none")),
+				"driver": into(&w.Roster.Driver, d.oneOf(RosterNATS, RosterNone)),
 				"ttl": into(&w.Roster.TTL, func(p string, n *yaml.Node) (time.Duration, bool) {
 					v, ok := d.duration(p, n)
 					if ok && v < time.Second {
