@@ -14,6 +14,7 @@ import (
 	mega "github.com/megaframework/mega/framework"
 	"github.com/megaframework/mega/framework/megatest"
 	"github.com/megaframework/mega/framework/natstest"
+	"github.com/megaframework/mega/internal/testkit"
 )
 
 // crowdApps is the chat channel with presence frames, batched by default.
@@ -91,32 +92,27 @@ func TestPresenceCrowd(t *testing.T) {
 	connected := time.Since(began)
 
 	want := n + 2
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	if _, ok := testkit.PollEvery(30*time.Second, 20*time.Millisecond, func() bool {
 		ok := true
 		for _, o := range obs {
 			o.apply()
 			ok = ok && len(o.members) == want
 		}
-		if ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			codes := map[websocket.StatusCode]int{}
-			for _, h := range half {
-				for _, c := range h {
-					select {
-					case code := <-c.closed:
-						codes[code]++
-					default:
-					}
+		return ok
+	}); !ok {
+		codes := map[websocket.StatusCode]int{}
+		for _, h := range half {
+			for _, c := range h {
+				select {
+				case code := <-c.closed:
+					codes[code]++
+				default:
 				}
 			}
-			t.Logf("closed clients by code: %v", codes)
-			t.Fatalf("after 30s the observers see %d and %d of %d members (instances list %d and %d); frames %d and %d",
-				len(obs[0].members), len(obs[1].members), want, len(nodes[0].App.List("/ws/chat")), len(nodes[1].App.List("/ws/chat")), obs[0].frames(), obs[1].frames())
 		}
-		time.Sleep(20 * time.Millisecond)
+		t.Logf("closed clients by code: %v", codes)
+		t.Fatalf("after 30s the observers see %d and %d of %d members (instances list %d and %d); frames %d and %d",
+			len(obs[0].members), len(obs[1].members), want, len(nodes[0].App.List("/ws/chat")), len(nodes[1].App.List("/ws/chat")), obs[0].frames(), obs[1].frames())
 	}
 	converged := time.Since(began)
 	for i, o := range obs {

@@ -10,6 +10,7 @@ import (
 	mega "github.com/megaframework/mega/framework"
 	"github.com/megaframework/mega/framework/megatest"
 	"github.com/megaframework/mega/framework/natstest"
+	"github.com/megaframework/mega/internal/testkit"
 )
 
 // rosterSize asks c for the roster and returns its size.
@@ -19,20 +20,6 @@ func rosterSize(t *testing.T, c *megatest.Client) int {
 	var list []mega.Member
 	c.Expect(t, "roster").Decode(t, &list)
 	return len(list)
-}
-
-// eventually retries probe (which sends something and reports whether it
-// got through) until it succeeds or the deadline passes, and returns how
-// long that took.
-func eventually(t *testing.T, within time.Duration, what string, probe func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !probe() {
-		if time.Since(start) > within {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-	}
-	return time.Since(start)
 }
 
 // TestNodeLossWhileChatting runs two instances on a 3-node NATS cluster,
@@ -65,7 +52,7 @@ func TestNodeLossWhileChatting(t *testing.T) {
 	nodes[victim].Shutdown()
 	nodes[victim].WaitForShutdown()
 
-	took := eventually(t, 15*time.Second, "broadcast from A reaches B after failover", func() bool {
+	took := testkit.WaitFor(t, 15*time.Second, "broadcast from A reaches B after failover", func() bool {
 		ann.Push(t, "send", map[string]string{"text": "after"})
 		_, err := bob.ExpectWithin("said", 300*time.Millisecond)
 		return err == nil
@@ -91,7 +78,7 @@ func TestNATSRestartWhileChatting(t *testing.T) {
 	ann.ExpectPresence(t, "join")
 
 	natstest.Restart(t, srv)
-	took := eventually(t, 15*time.Second, "broadcasts cross again after the restart", func() bool {
+	took := testkit.WaitFor(t, 15*time.Second, "broadcasts cross again after the restart", func() bool {
 		ann.Push(t, "send", map[string]string{"text": "after"})
 		_, err := bob.ExpectWithin("said", 300*time.Millisecond)
 		return err == nil

@@ -16,6 +16,7 @@ import (
 
 	mega "github.com/megaframework/mega/framework"
 	"github.com/megaframework/mega/framework/megatest"
+	"github.com/megaframework/mega/internal/testkit"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -390,12 +391,10 @@ func TestConnectionCaps(t *testing.T) {
 	// A slot frees when a connection ends.
 	a1.Close()
 	var c *megatest.Client
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		if c, _, err = srv.DialErr("/ws/chat?name=ann", nil); err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond) // the server notices the close asynchronously
-	}
+	testkit.Poll(5*time.Second, func() bool { // the server notices the close asynchronously
+		c, _, err = srv.DialErr("/ws/chat?name=ann", nil)
+		return err == nil
+	})
 	is.NoErr(err)
 	c.Expect(t, "welcome")
 	c.Close()

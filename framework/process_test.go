@@ -2,7 +2,6 @@ package mega_test
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +15,7 @@ import (
 	mega "github.com/megaframework/mega/framework"
 	"github.com/megaframework/mega/framework/megatest"
 	"github.com/megaframework/mega/framework/natstest"
+	"github.com/megaframework/mega/internal/testkit"
 )
 
 // appProcess is a mega app running as a real child process.
@@ -35,14 +35,11 @@ func buildChatApp(t *testing.T) string {
 	return bin
 }
 
+// freePort returns a TCP port nothing listens on right now (it is short
+// for testkit.FreePort, which drain_test.go and storm_test.go call too).
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return testkit.FreePort(t)
 }
 
 // startAppProcess runs bin with a mega.yaml whose bus is natsURL and waits

@@ -14,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/megaframework/mega/framework/megatest"
+	"github.com/megaframework/mega/internal/testkit"
 )
 
 // TestSoak runs N clients chatting across two instances for a while (set
@@ -34,14 +35,10 @@ func TestSoak(t *testing.T) {
 	// Everything the subtest started is gone once its cleanups ran; give
 	// the runtime a moment to retire exited goroutines and sockets.
 	var after usage
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testkit.PollEvery(10*time.Second, 100*time.Millisecond, func() bool {
 		after = snapshot()
-		if after.goroutines <= before.goroutines+2 && after.fds <= before.fds+2 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return after.goroutines <= before.goroutines+2 && after.fds <= before.fds+2
+	})
 	t.Logf("baseline: %s", before)
 	t.Logf("after:    %s", after)
 	if after.goroutines > before.goroutines+2 {
@@ -109,10 +106,7 @@ func soak(t *testing.T, clients, rate int, duration time.Duration) {
 	}
 	senders.Wait()
 	want := sent.Load() * int64(clients)
-	deadline := time.Now().Add(30 * time.Second)
-	for received.Load() < want && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	testkit.PollEvery(30*time.Second, 50*time.Millisecond, func() bool { return received.Load() >= want })
 	t.Logf("%d clients on 2 instances, %s: sent %d messages, delivered %d of %d (lost %d)",
 		clients, duration, sent.Load(), received.Load(), want, want-received.Load())
 	if received.Load() != want {
@@ -129,11 +123,10 @@ func waitMembers(t *testing.T, nodes []*megatest.Server, n int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for _, s := range nodes {
-		for len(s.App.List("/ws/chat")) != n {
-			if time.Now().After(deadline) {
-				t.Fatalf("instance %s lists %d of %d members", s.URL, len(s.App.List("/ws/chat")), n)
-			}
-			time.Sleep(20 * time.Millisecond)
+		if _, ok := testkit.PollEvery(time.Until(deadline), 20*time.Millisecond, func() bool {
+			return len(s.App.List("/ws/chat")) == n
+		}); !ok {
+			t.Fatalf("instance %s lists %d of %d members", s.URL, len(s.App.List("/ws/chat")), n)
 		}
 	}
 }
