@@ -20,23 +20,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/nats-io/nats.go"
-)
 
-// Environment variables that mega dev sets for the apps it runs.
-const (
-	// devEnv switches dev mode on when it is "1" or "true".
-	devEnv = "MEGA_DEV"
-	// devNATSEnv is the NATS server mega dev publishes its notices on.
-	devNATSEnv = "MEGA_DEV_NATS"
-	// devSubjectEnv is the subject of those notices (default "mega.dev").
-	devSubjectEnv = "MEGA_DEV_SUBJECT"
-)
-
-// Paths an app serves in dev mode, relative to where the app is mounted.
-const (
-	devScriptPath = "/_mega/dev.js"
-	devEventsPath = "/_mega/dev/events"
-	devInfoPath   = "/_mega/dev/info"
+	"github.com/megaframework/mega/internal/devproto"
 )
 
 // DevMode reports whether the process runs under `mega dev`, that is whether
@@ -58,8 +43,7 @@ const (
 //
 // Outside dev mode none of these paths exist and responses are not touched.
 func DevMode() bool {
-	v := os.Getenv(devEnv)
-	return v == "1" || strings.EqualFold(v, "true")
+	return devproto.Enabled(os.Getenv(devproto.EnvDev))
 }
 
 // StaticFS returns the directory dir of fsys, typically an embed.FS holding
@@ -162,8 +146,8 @@ func newDevMode() *devMode {
 	}
 	return &devMode{
 		id:      randomHex(8),
-		natsURL: os.Getenv(devNATSEnv),
-		subject: cmp.Or(os.Getenv(devSubjectEnv), "mega.dev"),
+		natsURL: os.Getenv(devproto.EnvNATS),
+		subject: cmp.Or(os.Getenv(devproto.EnvSubject), devproto.DefaultSubject),
 		done:    make(chan struct{}),
 	}
 }
@@ -216,24 +200,21 @@ func (d *devMode) serveHTTP(w http.ResponseWriter, r *http.Request, next http.Ha
 		prefix = strings.TrimSuffix(r.URL.Path, path)
 	}
 	switch path {
-	case devScriptPath:
+	case devproto.ScriptPath:
 		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = w.Write([]byte(devScript))
 		return
-	case devEventsPath:
+	case devproto.EventsPath:
 		d.serveEvents(w, r)
 		return
-	case devInfoPath:
+	case devproto.InfoPath:
 		static := devStatic.list()
 		if static == nil {
 			static = []string{}
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(struct {
-			ID     string   `json:"id"`
-			Static []string `json:"static"`
-		}{d.id, static})
+		_ = json.NewEncoder(w).Encode(devproto.Info{ID: d.id, Static: static})
 		return
 	}
 	if r.Method != http.MethodGet || r.Header.Get("Upgrade") != "" ||
@@ -241,7 +222,7 @@ func (d *devMode) serveHTTP(w http.ResponseWriter, r *http.Request, next http.Ha
 		next.ServeHTTP(w, r)
 		return
 	}
-	iw := &htmlInjector{w: w, tag: []byte(`<script src="` + prefix + devScriptPath + `"></script>`)}
+	iw := &htmlInjector{w: w, tag: []byte(`<script src="` + prefix + devproto.ScriptPath + `"></script>`)}
 	next.ServeHTTP(iw, r)
 	iw.finish()
 }
@@ -271,7 +252,7 @@ func (d *devMode) serveEvents(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	hello, _ := json.Marshal(map[string]string{"id": d.id})
+	hello, _ := json.Marshal(devproto.Hello{ID: d.id})
 	_, _ = w.Write([]byte("retry: 250\nevent: hello\ndata: " + string(hello) + "\n\n"))
 	_ = rc.Flush()
 	ping := time.NewTicker(15 * time.Second)
@@ -287,8 +268,8 @@ func (d *devMode) serveEvents(w http.ResponseWriter, r *http.Request) {
 			out = []byte(": ping\n\n")
 		case m := <-msgs:
 			var compact bytes.Buffer
-			if json.Compact(&compact, m.Data) != nil {
-				continue // not JSON: not from mega dev
+			if _, err := devproto.Decode(m.Data); err != nil || json.Compact(&compact, m.Data) != nil {
+				continue // not a notice this page's script understands
 			}
 			out = append(append([]byte("data: "), compact.Bytes()...), "\n\n"...)
 		}

@@ -24,17 +24,14 @@ import (
 
 	"github.com/megaframework/mega/framework/bus"
 	"github.com/megaframework/mega/framework/config"
+	"github.com/megaframework/mega/internal/devproto"
 )
 
-// Environment variables the supervisor sets for the apps it runs; the
-// framework's dev mode reads the MEGA_DEV ones (see mega.DevMode).
+// Environment variables the supervisor sets for the apps it runs, besides
+// the dev protocol's (devproto.Env*), which the framework's dev mode reads.
 const (
-	envPort     = "PORT"
-	envNATS     = "NATS_URL"
-	envDev      = "MEGA_DEV"
-	envDevNATS  = "MEGA_DEV_NATS"
-	envDevSubj  = "MEGA_DEV_SUBJECT"
-	envInstance = "MEGA_DEV_INSTANCE"
+	envPort = "PORT"
+	envNATS = "NATS_URL"
 )
 
 // portWait bounds the wait for a stopped instance's port beyond the grace
@@ -90,7 +87,7 @@ type procEvent struct {
 
 type readyEvent struct {
 	procEvent
-	static []string // directories served from disk, from /_mega/dev/info
+	static []string // directories served from disk, from devproto.InfoPath
 }
 
 func newSupervisor(opts Options) *supervisor {
@@ -98,7 +95,7 @@ func newSupervisor(opts Options) *supervisor {
 		opts:    opts,
 		con:     &console{w: opts.Out, color: opts.Color},
 		tmpDir:  filepath.Join(opts.Dir, "tmp"),
-		subject: "mega.dev." + randomID(),
+		subject: devproto.DefaultSubject + "." + randomID(),
 		builds:  make(chan buildDone),
 		exits:   make(chan procEvent),
 		readies: make(chan readyEvent),
@@ -243,7 +240,7 @@ func (s *supervisor) loop(ctx context.Context, batches <-chan Batch) {
 				}
 			}
 			if len(reload) > 0 {
-				s.notify(map[string]any{"type": "reload", "files": reload})
+				s.notify(devproto.Reload{Files: reload})
 				s.con.status("reloading browsers: served from disk, nothing to build")
 			}
 			switch {
@@ -271,20 +268,20 @@ func (s *supervisor) loop(ctx context.Context, batches <-chan Batch) {
 			if !res.ok {
 				s.con.statusColor(colorError, "build failed in %s; %s:", round(res.took), s.keepsRunning())
 				s.con.block(res.output)
-				s.notify(map[string]any{"type": "build", "ok": false, "output": res.output})
+				s.notify(devproto.Build{OK: false, Output: res.output})
 				if restart && s.haveBin {
 					s.con.status("config changed: restarting with the previous build")
 					s.restartAll(ctx, buildSave)
 				}
 				continue
 			}
-			s.notify(map[string]any{"type": "build", "ok": true})
+			s.notify(devproto.Build{OK: true})
 			sum, err := hashFile(s.next)
 			if err == nil && s.haveBin && sum == s.binSum && s.allRunning() && !restart {
 				_ = os.Remove(s.next)
 				s.con.status("built in %s: the binary did not change, the instances keep running", round(res.took))
 				if len(assets) > 0 {
-					s.notify(map[string]any{"type": "reload", "files": assets})
+					s.notify(devproto.Reload{Files: assets})
 				}
 				continue
 			}
@@ -439,10 +436,8 @@ func (s *supervisor) watchReady(ctx context.Context, in *instance, p *process) {
 			continue
 		}
 		ev := readyEvent{procEvent: procEvent{in, p}}
-		if status, body := get(ctx, client, base+"/_mega/dev/info"); status == http.StatusOK {
-			var info struct {
-				Static []string `json:"static"`
-			}
+		if status, body := get(ctx, client, base+devproto.InfoPath); status == http.StatusOK {
+			var info devproto.Info
 			if json.Unmarshal(body, &info) == nil && info.Static != nil {
 				ev.static = info.Static
 			}
@@ -514,16 +509,16 @@ func (s *supervisor) env(in *instance) []string {
 	return setEnv(s.opts.Env,
 		envPort, strconv.Itoa(in.port),
 		envNATS, s.natsURL,
-		envDev, "1",
-		envDevNATS, s.natsURL,
-		envDevSubj, s.subject,
-		envInstance, strconv.Itoa(in.n),
+		devproto.EnvDev, "1",
+		devproto.EnvNATS, s.natsURL,
+		devproto.EnvSubject, s.subject,
+		devproto.EnvInstance, strconv.Itoa(in.n),
 	)
 }
 
 // notify publishes a notice to the apps, which forward it to browsers.
-func (s *supervisor) notify(v any) {
-	data, err := json.Marshal(v)
+func (s *supervisor) notify(n devproto.Notice) {
+	data, err := devproto.Encode(n)
 	if err != nil || s.bus == nil {
 		return
 	}
