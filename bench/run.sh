@@ -116,7 +116,7 @@ start() {
                 # off (every client comes from 127.0.0.1) and logs at warn.
                 sed -e 's/^server: .*/server: { addr: "127.0.0.1:8090", shutdownTimeout: 10s }/' \
                     -e 's/^logger: .*/logger: { level: warn, format: console }/' "${CRUD_YAML:-sample/crud/mega.yaml}" >"$OUT/crud.yaml"
-                printf 'websocket:\n  maxConnectionsPerIP: 0\n' >>"$OUT/crud.yaml"
+                printf 'websocket:\n  maxConnectionsPerIP: -1\n' >>"$OUT/crud.yaml"
                 DATABASE_URL="file:$OUT/crud-data/app.db" "$crud" --config "$OUT/crud.yaml" >>"$log" 2>&1 & PID=$!
                 URL='ws://127.0.0.1:8090/ws/chat?name=u{i}' PROTO=mega STATS=http://127.0.0.1:8090/readyz ;;
     centrifuge) "$BIN/centrifuge-bench" --addr 127.0.0.1:9002 >>"$log" 2>&1 & PID=$!

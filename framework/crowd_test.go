@@ -57,7 +57,7 @@ func TestPresenceCrowd(t *testing.T) {
 	if raceEnabled {
 		n = 600
 	}
-	nodes := megatest.BootCluster(t, 2, crowdApps, "websocket: { maxConnectionsPerIP: 0, maxConnectionsPerUser: 0 }")
+	nodes := megatest.BootCluster(t, 2, crowdApps, "websocket: { maxConnectionsPerIP: -1, maxConnectionsPerUser: -1 }")
 	var obs []*observer
 	for i, node := range nodes {
 		var w welcome

@@ -51,31 +51,12 @@ func NewEnv(name string, cfg *config.Config, logger zerolog.Logger) *Env {
 }
 
 // NewApp returns an app named after the Env, with its logger and the
-// connection limits from mega.yaml's websocket section.
+// connection limits of mega.yaml: websocket merged with
+// appConfig.<name>.websocket (Settings.WebSocket). Options are applied
+// after them: WithLimits in opts replaces them.
 func (e *Env) NewApp(opts ...Option) *App {
-	ws := e.Settings.WebSocket
-	limits := Limits{
-		ReadLimit:         ws.ReadLimit,
-		SendQueue:         int(ws.SendQueue),
-		PingInterval:      ws.PingInterval,
-		PongTimeout:       ws.PongTimeout,
-		MessagesPerSecond: float64(ws.MessagesPerSecond),
-		Burst:             ws.Burst,
-		AllowedOrigins:    ws.AllowedOrigins,
-
-		MaxConnectionsPerIP:   unlimitedIfZero(ws.MaxConnectionsPerIP),
-		MaxConnectionsPerUser: unlimitedIfZero(ws.MaxConnectionsPerUser),
-	}
-	base := []Option{WithLogger(e.Logger), WithLimits(limits)}
+	base := []Option{WithLogger(e.Logger), WithLimits(Limits(e.Settings.WebSocket))}
 	return NewApp(e.Name, append(base, opts...)...)
-}
-
-// unlimitedIfZero maps mega.yaml's "0 = unlimited" to Limits' negative.
-func unlimitedIfZero(n int) int {
-	if n == 0 {
-		return -1
-	}
-	return n
 }
 
 // Database opens the database named name in services.databases (once per

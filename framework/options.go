@@ -4,69 +4,31 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/megaframework/mega/framework/config"
 )
 
-// Limits bound what one connection may cost. Every limit is on by default;
-// DefaultLimits documents the values.
-type Limits struct {
-	// ReadLimit is the largest frame a client may send, in bytes. A larger
-	// frame closes the connection with 1009.
-	ReadLimit int64
-	// SendQueue is how many bytes may wait to be written to one client.
-	// When a client reads too slowly and its queue would exceed this, it is
-	// closed with CloseSlowClient (4008); others are never delayed. One
-	// frame bigger than SendQueue (a welcome carrying a big roster) is
-	// accepted when the queue is empty, and the limit applies on top of it
-	// until it is written.
-	SendQueue int
-	// PingInterval is how often an otherwise idle connection is pinged.
-	PingInterval time.Duration
-	// PongTimeout is how long a ping may wait for its pong before the
-	// connection is considered dead and closed.
-	PongTimeout time.Duration
-	// MessagesPerSecond is the sustained rate of messages a client may send;
-	// Burst is how many it may send at once. Exceeding them closes the
-	// connection with CloseRateLimited (4029).
-	MessagesPerSecond float64
-	Burst             int
-	// MaxMetadata is the largest presence metadata, in bytes of JSON.
-	MaxMetadata int
-	// MaxChannels is how many sub-channels one connection may join.
-	MaxChannels int
-	// MaxConnectionsPerIP caps concurrent connections from one client IP to
-	// this app on this instance; MaxConnectionsPerUser caps those of one
-	// authenticated user. Over a cap the upgrade is refused with 429. A
-	// negative value means unlimited. Behind a reverse proxy every client has
-	// the proxy's address: raise the IP cap or make it unlimited there.
-	MaxConnectionsPerIP   int
-	MaxConnectionsPerUser int
-	// AllowedOrigins lists host patterns (path.Match syntax, e.g.
-	// "*.example.com") allowed to open WebSockets from a browser besides the
-	// server's own origin. Empty means same origin only: other sites cannot
-	// open connections with your users' cookies.
-	AllowedOrigins []string
-}
+// Limits bound what one connection may cost: the largest inbound frame,
+// the send queue, keepalive, the message rate, presence metadata,
+// sub-channels per connection, connections per client IP and per user, and
+// the origins allowed. Its fields are those of config.Limits, documented
+// there with their mega.yaml keys (websocket: and appConfig.<app>.websocket:),
+// so Go and mega.yaml set the same limits with the same meaning:
+//
+//	mega.WithLimits(mega.Limits{ReadLimit: 1 << 20, MaxConnectionsPerIP: -1})
+//
+// Every limit is on by default (DefaultLimits). A zero field means "not
+// set": WithLimits fills it from DefaultLimits, WithChannelLimits from the
+// app's limits. Only the connection caps can be turned off, with -1
+// (config.Unlimited).
+type Limits config.Limits
 
 // DefaultLimits returns the limits every app starts with: 64 KiB frames,
 // a 1 MiB send queue, pings every 25 s with a 15 s pong timeout, 50 messages
 // per second with bursts of 100, 4 KiB of presence metadata, 32 sub-channels
 // per connection, 256 connections per client IP and 32 per user, and
-// same-origin browsers only.
-func DefaultLimits() Limits {
-	return Limits{
-		ReadLimit:         64 << 10,
-		SendQueue:         1 << 20,
-		PingInterval:      25 * time.Second,
-		PongTimeout:       15 * time.Second,
-		MessagesPerSecond: 50,
-		Burst:             100,
-		MaxMetadata:       4 << 10,
-		MaxChannels:       32,
-
-		MaxConnectionsPerIP:   256,
-		MaxConnectionsPerUser: 32,
-	}
-}
+// same-origin browsers only. They are config.DefaultLimits, mega.yaml's.
+func DefaultLimits() Limits { return Limits(config.DefaultLimits()) }
 
 // withDefaults fills zero fields from DefaultLimits.
 func (l Limits) withDefaults() Limits { return DefaultLimits().merge(&l) }
@@ -78,7 +40,9 @@ type Option func(*App)
 func WithLogger(l zerolog.Logger) Option { return func(a *App) { a.log = l } }
 
 // WithLimits sets the app-wide connection limits; zero fields keep their
-// defaults.
+// defaults. Env.NewApp applies mega.yaml's limits this way first; a
+// WithLimits passed to it replaces them, its zero fields taking the
+// defaults rather than mega.yaml's values.
 func WithLimits(l Limits) Option { return func(a *App) { a.limits = l.withDefaults() } }
 
 // ChannelOption configures one mounted channel.
@@ -136,43 +100,10 @@ func WithChannelLimits(l Limits) ChannelOption {
 	return func(m *mount) { m.override = &l }
 }
 
-// merge returns base with the non-zero fields of o applied.
+// merge returns base with the fields set in o applied (config.Limits.With).
 func (base Limits) merge(o *Limits) Limits {
 	if o == nil {
 		return base
 	}
-	if o.ReadLimit > 0 {
-		base.ReadLimit = o.ReadLimit
-	}
-	if o.SendQueue > 0 {
-		base.SendQueue = o.SendQueue
-	}
-	if o.PingInterval > 0 {
-		base.PingInterval = o.PingInterval
-	}
-	if o.PongTimeout > 0 {
-		base.PongTimeout = o.PongTimeout
-	}
-	if o.MessagesPerSecond > 0 {
-		base.MessagesPerSecond = o.MessagesPerSecond
-	}
-	if o.Burst > 0 {
-		base.Burst = o.Burst
-	}
-	if o.MaxMetadata > 0 {
-		base.MaxMetadata = o.MaxMetadata
-	}
-	if o.MaxChannels > 0 {
-		base.MaxChannels = o.MaxChannels
-	}
-	if o.AllowedOrigins != nil {
-		base.AllowedOrigins = o.AllowedOrigins
-	}
-	if o.MaxConnectionsPerIP != 0 {
-		base.MaxConnectionsPerIP = o.MaxConnectionsPerIP
-	}
-	if o.MaxConnectionsPerUser != 0 {
-		base.MaxConnectionsPerUser = o.MaxConnectionsPerUser
-	}
-	return base
+	return Limits(config.Limits(base).With(config.Limits(*o)))
 }

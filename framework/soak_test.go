@@ -53,7 +53,7 @@ func TestSoak(t *testing.T) {
 }
 
 func soak(t *testing.T, clients, rate int, duration time.Duration) {
-	nodes := megatest.BootCluster(t, 2, stormApps, `websocket: { maxConnectionsPerIP: 0, messagesPerSecond: 1000, burst: 1000 }`)
+	nodes := megatest.BootCluster(t, 2, stormApps, `websocket: { maxConnectionsPerIP: -1, messagesPerSecond: 1000, burst: 1000 }`)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 

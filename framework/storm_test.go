@@ -122,7 +122,7 @@ func TestReconnectStorm(t *testing.T) {
 		cfg, err := config.Parse([]byte(fmt.Sprintf(`
 server: { addr: "127.0.0.1:%d", shutdownTimeout: 20s }
 logger: { level: error }
-websocket: { maxConnectionsPerIP: 0, maxConnectionsPerUser: 0 }
+websocket: { maxConnectionsPerIP: -1, maxConnectionsPerUser: -1 }
 `, port)), nil)
 		is.NoErr(err)
 		inst, err := mega.Boot(context.Background(), cfg, stormApps)

@@ -87,7 +87,7 @@ websocket:
   messagesPerSecond: 1000000
   burst: 1000000
   # Every load-test client comes from one address.
-  maxConnectionsPerIP: 0
+  maxConnectionsPerIP: -1
 `, *addr, *logLevel)
 	if *natsURL != "off" {
 		yaml += fmt.Sprintf(`

@@ -10,7 +10,6 @@ package config
 
 import (
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,9 +18,6 @@ import (
 // DefaultPath is the file Load is given when the user does not choose
 // another one with --config.
 const DefaultPath = "mega.yaml"
-
-// MaxReadLimit is the largest websocket.readLimit allowed: 16 MiB.
-const MaxReadLimit = 16 << 20
 
 // Config is a whole mega.yaml after environment expansion and defaults.
 type Config struct {
@@ -33,8 +29,9 @@ type Config struct {
 	Apps []string
 	// Services holds the named buses and databases (key "services").
 	Services Services
-	// WebSocket is the global transport limits (key "websocket").
-	WebSocket WebSocket
+	// WebSocket is the global connection limits (key "websocket"), with
+	// the defaults filled in.
+	WebSocket Limits
 	// WSCluster wires the apps' channels into a NATS cluster (key
 	// "wsCluster"). It is nil when the key is absent: every instance then
 	// works alone.
@@ -227,35 +224,6 @@ type Database struct {
 	DSN string
 }
 
-// WebSocket holds the limits of the WebSocket transport. Byte sizes are
-// int64 counts of bytes.
-type WebSocket struct {
-	// ReadLimit is the largest inbound frame in bytes; a bigger one closes
-	// the connection with status 1009.
-	ReadLimit int64
-	// AllowedOrigins lists the extra origin host patterns (path.Match
-	// syntax) that may open a WebSocket. Empty means same origin only.
-	AllowedOrigins []string
-	// PingInterval is how often the server pings an idle client.
-	PingInterval time.Duration
-	// PongTimeout is how long the server waits for the pong.
-	PongTimeout time.Duration
-	// SendQueue is how many bytes may wait for one client before it is
-	// disconnected as too slow.
-	SendQueue int64
-	// MessagesPerSecond is the steady inbound rate allowed per connection.
-	MessagesPerSecond int
-	// Burst is how many messages a connection may send at once above the rate.
-	Burst int
-	// MaxConnectionsPerIP caps concurrent connections per client IP on
-	// one instance; 0 means unlimited. Behind a reverse proxy every client
-	// has the proxy's address: raise it or set 0 there.
-	MaxConnectionsPerIP int
-	// MaxConnectionsPerUser caps concurrent connections (tabs, devices) of
-	// one authenticated user on one instance; 0 means unlimited.
-	MaxConnectionsPerUser int
-}
-
 // WSCluster wires channels and presence across instances over NATS.
 type WSCluster struct {
 	// Bus names the entry of Services.Buses to use.
@@ -282,8 +250,9 @@ type Roster struct {
 type AppOverride struct {
 	// Logger overrides the global logger settings.
 	Logger LoggerOverride
-	// WebSocket overrides the global WebSocket limits.
-	WebSocket WebSocketOverride
+	// WebSocket overrides the global connection limits: its zero fields
+	// inherit them (see Limits.With).
+	WebSocket Limits
 	// Channels holds settings of the app's channels by namespace, e.g.
 	// "/ws/chat" (key "channels").
 	Channels map[string]ChannelOverride
@@ -327,37 +296,13 @@ type LoggerOverride struct {
 	AccessLog *bool
 }
 
-// WebSocketOverride holds the WebSocket limits an app sets. A nil field
-// inherits the global value. For AllowedOrigins, nil inherits while an empty,
-// non-nil slice means "same origin only" for this app.
-type WebSocketOverride struct {
-	// ReadLimit replaces WebSocket.ReadLimit when not nil.
-	ReadLimit *int64
-	// AllowedOrigins replaces WebSocket.AllowedOrigins when not nil.
-	AllowedOrigins []string
-	// PingInterval replaces WebSocket.PingInterval when not nil.
-	PingInterval *time.Duration
-	// PongTimeout replaces WebSocket.PongTimeout when not nil.
-	PongTimeout *time.Duration
-	// SendQueue replaces WebSocket.SendQueue when not nil.
-	SendQueue *int64
-	// MessagesPerSecond replaces WebSocket.MessagesPerSecond when not nil.
-	MessagesPerSecond *int
-	// Burst replaces WebSocket.Burst when not nil.
-	Burst *int
-	// MaxConnectionsPerIP replaces WebSocket.MaxConnectionsPerIP when not nil.
-	MaxConnectionsPerIP *int
-	// MaxConnectionsPerUser replaces WebSocket.MaxConnectionsPerUser when not nil.
-	MaxConnectionsPerUser *int
-}
-
 // AppSettings is what one app actually runs with: the global settings with
 // its appConfig override applied.
 type AppSettings struct {
 	// Logger is the app's effective logger settings.
 	Logger Logger
-	// WebSocket is the app's effective WebSocket limits.
-	WebSocket WebSocket
+	// WebSocket is the app's effective connection limits.
+	WebSocket Limits
 }
 
 // Default returns the configuration an empty mega.yaml gives: listen on
@@ -372,17 +317,7 @@ func Default() *Config {
 			Buses:     map[string]Bus{},
 			Databases: map[string]Database{},
 		},
-		WebSocket: WebSocket{
-			ReadLimit:         64 << 10,
-			PingInterval:      25 * time.Second,
-			PongTimeout:       15 * time.Second,
-			SendQueue:         1 << 20,
-			MessagesPerSecond: 50,
-			Burst:             100,
-			// On by default (issue 7); 0 in mega.yaml turns a cap off.
-			MaxConnectionsPerIP:   256,
-			MaxConnectionsPerUser: 32,
-		},
+		WebSocket: DefaultLimits(),
 		Metrics:   Metrics{Enabled: true, Path: "/metrics"},
 		AppConfig: map[string]AppOverride{},
 	}
@@ -432,23 +367,6 @@ func (l Logger) With(o LoggerOverride) Logger {
 	}
 	override(&l.AccessLog, o.AccessLog)
 	return l
-}
-
-// With returns a copy of w with the fields set in o replaced.
-func (w WebSocket) With(o WebSocketOverride) WebSocket {
-	override(&w.ReadLimit, o.ReadLimit)
-	override(&w.PingInterval, o.PingInterval)
-	override(&w.PongTimeout, o.PongTimeout)
-	override(&w.SendQueue, o.SendQueue)
-	override(&w.MessagesPerSecond, o.MessagesPerSecond)
-	override(&w.Burst, o.Burst)
-	override(&w.MaxConnectionsPerIP, o.MaxConnectionsPerIP)
-	override(&w.MaxConnectionsPerUser, o.MaxConnectionsPerUser)
-	if o.AllowedOrigins != nil {
-		w.AllowedOrigins = o.AllowedOrigins
-	}
-	w.AllowedOrigins = slices.Clone(w.AllowedOrigins)
-	return w
 }
 
 // override sets *dst to *v when v is not nil.

@@ -90,7 +90,7 @@ wsCluster: {bus: main, roster: {ttl: "${TTL}"}}
 		c, err := config.Parse([]byte(src), env(vars))
 		is.NoErr(err)
 		is.Equal(c.Server.Addr, ":9000")
-		is.Equal(c.WebSocket.MessagesPerSecond, 7)
+		is.Equal(c.WebSocket.MessagesPerSecond, 7.0)
 		is.Equal(c.WebSocket.ReadLimit, int64(2048))
 		is.Equal(c.WSCluster.Roster.TTL.String(), "3s")
 		is.True(c.Services.Buses["main"].Embedded())

@@ -330,7 +330,7 @@ func (d *decoder) root(c *Config, n *yaml.Node) {
 		return
 	}
 	var logger LoggerOverride
-	var ws WebSocketOverride
+	var ws Limits
 	var drainSet bool
 	d.mapping("", n, map[string]field{
 		"server": func(p string, v *yaml.Node) {
@@ -357,7 +357,7 @@ func (d *decoder) root(c *Config, n *yaml.Node) {
 		"logger":    func(p string, v *yaml.Node) { logger = d.logger(p, v) },
 		"apps":      func(p string, v *yaml.Node) { d.apps(c, p, v) },
 		"services":  func(p string, v *yaml.Node) { d.services(c, p, v) },
-		"websocket": func(p string, v *yaml.Node) { ws = d.websocket(p, v) },
+		"websocket": func(p string, v *yaml.Node) { ws = d.limits(p, v) },
 		"wsCluster": func(p string, v *yaml.Node) { c.WSCluster = d.wsCluster(c, p, v) },
 		"appConfig": func(p string, v *yaml.Node) {
 			d.pairs(p, v, "a mapping of app names to settings", func(ap string, k, v *yaml.Node) {
@@ -389,14 +389,14 @@ func (d *decoder) root(c *Config, n *yaml.Node) {
 // pingPong reports a pongTimeout that is not shorter than pingInterval in
 // the effective settings w of a websocket section at p. Only sections that
 // set one of the two are blamed.
-func (d *decoder) pingPong(p string, w WebSocket, o WebSocketOverride) {
+func (d *decoder) pingPong(p string, w, o Limits) {
 	if w.PongTimeout < w.PingInterval {
 		return
 	}
 	switch {
-	case o.PongTimeout != nil:
+	case o.PongTimeout != 0:
 		d.add(p+".pongTimeout", "must be shorter than pingInterval (%s), got %s", w.PingInterval, w.PongTimeout)
-	case o.PingInterval != nil:
+	case o.PingInterval != 0:
 		d.add(p+".pingInterval", "must be longer than pongTimeout (%s), got %s", w.PongTimeout, w.PingInterval)
 	}
 }
@@ -539,23 +539,6 @@ func (d *decoder) logger(p string, n *yaml.Node) LoggerOverride {
 		"level":     into(&o.Level, d.oneOf("debug", "info", "warn", "error")),
 		"format":    into(&o.Format, d.oneOf("console", "json")),
 		"accessLog": intoPtr(&o.AccessLog, d.boolean),
-	})
-	return o
-}
-
-// websocket decodes a websocket section (global or per app).
-func (d *decoder) websocket(p string, n *yaml.Node) WebSocketOverride {
-	var o WebSocketOverride
-	d.mapping(p, n, map[string]field{
-		"readLimit":             intoPtr(&o.ReadLimit, d.size(MaxReadLimit)),
-		"allowedOrigins":        func(p string, v *yaml.Node) { o.AllowedOrigins = d.origins(p, v) },
-		"pingInterval":          intoPtr(&o.PingInterval, d.duration),
-		"pongTimeout":           intoPtr(&o.PongTimeout, d.duration),
-		"sendQueue":             intoPtr(&o.SendQueue, d.size(0)),
-		"messagesPerSecond":     intoPtr(&o.MessagesPerSecond, d.atLeast(1)),
-		"burst":                 intoPtr(&o.Burst, d.atLeast(1)),
-		"maxConnectionsPerIP":   intoPtr(&o.MaxConnectionsPerIP, d.atLeast(0)),
-		"maxConnectionsPerUser": intoPtr(&o.MaxConnectionsPerUser, d.atLeast(0)),
 	})
 	return o
 }
@@ -798,7 +781,7 @@ func (d *decoder) appOverride(p string, n *yaml.Node) AppOverride {
 		case "logger":
 			o.Logger = d.logger(kp, v)
 		case "websocket":
-			o.WebSocket = d.websocket(kp, v)
+			o.WebSocket = d.limits(kp, v)
 		case "channels":
 			o.Channels = d.channels(kp, v)
 		case "server", "apps", "services", "wsCluster", "metrics", "appConfig":
