@@ -84,8 +84,7 @@ type Options struct {
 	Logger zerolog.Logger
 
 	// PendingMsgs and PendingBytes are the pending limits of subscriptions
-	// created through the bus (see Subscribe, SubscribeChan and
-	// NewMsgChan). Core NATS cuts off slow consumers and drops their
+	// created through the bus (see Subscribe). Core NATS cuts off slow consumers and drops their
 	// messages, so the defaults are deliberately large: 1<<20 messages and
 	// 256 MiB. Zero means the default; a negative value means no limit
 	// (callback subscriptions only).
@@ -186,7 +185,6 @@ type Bus struct {
 	onReconnect  func()
 	onDisconnect func(error)
 
-	slow        atomic.Uint64
 	lastAuthErr atomic.Value // string: the auth error last logged while reconnecting
 	closing     atomic.Bool
 	closed      chan struct{} // closed by the nats.go ClosedHandler
@@ -487,49 +485,8 @@ func (b *Bus) Embedded() bool { return b.srv != nil }
 // Connected reports whether the connection to NATS is currently up.
 func (b *Bus) Connected() bool { return b.nc != nil && b.nc.IsConnected() }
 
-// SlowConsumers returns how many slow-consumer events the bus has seen,
-// that is, how many times a subscription started dropping messages because
-// its pending limit was reached.
-func (b *Bus) SlowConsumers() uint64 { return b.slow.Load() }
-
-// NewMsgChan returns a channel for SubscribeChan whose capacity is the
-// configured PendingMsgs limit (1<<20 by default, which is 8 MiB of
-// channel buffer).
-func (b *Bus) NewMsgChan() chan *nats.Msg {
-	n := b.pendingMsgs
-	if n <= 0 {
-		n = DefaultPendingMsgs
-	}
-	return make(chan *nats.Msg, n)
-}
-
-// SubscribeChan subscribes to subject and delivers its messages into ch,
-// so that many subscriptions can feed one goroutine (no goroutine per
-// subject).
-//
-// nats.go never blocks on ch: when ch is full the message is dropped and a
-// slow-consumer event is counted. For channel subscriptions nats.go uses
-// cap(ch) as the pending message limit and has no byte limit, so create ch
-// with NewMsgChan to get the configured PendingMsgs limit. An unbuffered
-// channel is rejected because it would drop almost every message.
-func (b *Bus) SubscribeChan(subject string, ch chan *nats.Msg) (*nats.Subscription, error) {
-	if ch == nil || cap(ch) == 0 {
-		return nil, fmt.Errorf("bus: SubscribeChan %q: channel must be buffered (use Bus.NewMsgChan)", subject)
-	}
-	sub, err := b.nc.ChanSubscribe(subject, ch)
-	if err != nil {
-		return nil, fmt.Errorf("bus: subscribe %q: %w", subject, err)
-	}
-	if cap(ch) < b.pendingMsgs {
-		b.log.Debug().Str("subject", subject).Int("cap", cap(ch)).Int("pendingMsgs", b.pendingMsgs).
-			Msg("bus: channel subscription buffer is smaller than PendingMsgs")
-	}
-	return sub, nil
-}
-
 // Subscribe subscribes to subject with a callback, with the pending limits
-// from Options. nats.go runs one goroutine per callback subscription; use
-// SubscribeChan to serve many subjects from one goroutine.
+// from Options. nats.go runs one goroutine per callback subscription.
 func (b *Bus) Subscribe(subject string, cb nats.MsgHandler) (*nats.Subscription, error) {
 	sub, err := b.nc.Subscribe(subject, cb)
 	if err != nil {
@@ -597,7 +554,6 @@ func (b *Bus) handleError(_ *nats.Conn, sub *nats.Subscription, err error) {
 		return
 	}
 	if errors.Is(err, nats.ErrSlowConsumer) {
-		b.slow.Add(1)
 		ev := b.log.Warn().Str("subject", subject)
 		if sub != nil {
 			if dropped, derr := sub.Dropped(); derr == nil {

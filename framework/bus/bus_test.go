@@ -13,10 +13,12 @@ import (
 	"github.com/matryer/is"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
 	"github.com/megaframework/mega/framework/bus"
 	"github.com/megaframework/mega/framework/natstest"
+	"github.com/megaframework/mega/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -33,6 +35,17 @@ func open(t *testing.T, opts bus.Options) *bus.Bus {
 	}
 	t.Cleanup(func() { _ = b.Close(context.Background()) })
 	return b
+}
+
+// subscribe subscribes to subject through b.Subscribe, as the framework
+// does, and returns the channel its callback delivers into.
+func subscribe(t *testing.T, b *bus.Bus, subject string) <-chan *nats.Msg {
+	t.Helper()
+	ch := make(chan *nats.Msg, 16)
+	if _, err := b.Subscribe(subject, func(m *nats.Msg) { ch <- m }); err != nil {
+		t.Fatalf("Subscribe(%q): %v", subject, err)
+	}
+	return ch
 }
 
 func receive(t *testing.T, ch <-chan *nats.Msg) *nats.Msg {
@@ -61,9 +74,7 @@ func TestEmbeddedRoundTripAndCloseLeavesNoGoroutines(t *testing.T) {
 	is.True(b.Connected())
 	is.True(strings.HasPrefix(b.ClientURL(), "nats://127.0.0.1:"))
 
-	ch := make(chan *nats.Msg, 16)
-	_, err = b.SubscribeChan("mega.test.roundtrip", ch)
-	is.NoErr(err)
+	ch := subscribe(t, b, "mega.test.roundtrip")
 	is.NoErr(b.Conn().Publish("mega.test.roundtrip", []byte("hello")))
 	m := receive(t, ch)
 	is.Equal(string(m.Data), "hello")
@@ -83,7 +94,7 @@ func TestEmbeddedRoundTripAndCloseLeavesNoGoroutines(t *testing.T) {
 
 func TestEmbeddedFixedPort(t *testing.T) {
 	is := is.New(t)
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	b := open(t, bus.Options{URL: "embedded", EmbeddedPort: port})
 	is.Equal(b.ClientURL(), fmt.Sprintf("nats://127.0.0.1:%d", port))
 	is.True(b.Connected())
@@ -107,7 +118,7 @@ func TestEmbeddedPortInUseFailsFast(t *testing.T) {
 
 func TestOpenRefusedURLFailsFast(t *testing.T) {
 	is := is.New(t)
-	url := fmt.Sprintf("nats://127.0.0.1:%d", freePort(t))
+	url := fmt.Sprintf("nats://127.0.0.1:%d", testkit.FreePort(t))
 	const timeout = 3 * time.Second
 
 	start := time.Now()
@@ -128,8 +139,8 @@ func TestOpenRefusedURLFailsFast(t *testing.T) {
 
 func TestOpenRefusedListNamesEveryURL(t *testing.T) {
 	is := is.New(t)
-	u1 := fmt.Sprintf("nats://127.0.0.1:%d", freePort(t))
-	u2 := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	u1 := fmt.Sprintf("nats://127.0.0.1:%d", testkit.FreePort(t))
+	u2 := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
 	_, err := bus.Open(context.Background(), bus.Options{URL: u1 + ", " + u2})
 	is.True(errors.Is(err, bus.ErrConnect))
 	is.True(strings.Contains(err.Error(), u1+",nats://"+u2+" ("))
@@ -178,7 +189,7 @@ func TestOpenTrimsURLListAndRedactsPasswords(t *testing.T) {
 	is.Equal(b.ClientURL(), "nats://"+hostPort+","+u)
 	is.True(!b.Embedded())
 
-	_, err := bus.Open(context.Background(), bus.Options{URL: fmt.Sprintf("nats://user:secret@127.0.0.1:%d", freePort(t))})
+	_, err := bus.Open(context.Background(), bus.Options{URL: fmt.Sprintf("nats://user:secret@127.0.0.1:%d", testkit.FreePort(t))})
 	is.True(errors.Is(err, bus.ErrConnect))
 	is.True(!strings.Contains(err.Error(), "secret"))
 
@@ -209,9 +220,7 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 		OnDisconnect: func(error) { signal(disconnected) },
 	})
 
-	ch := make(chan *nats.Msg, 16)
-	_, err := b.SubscribeChan("mega.test.reconnect", ch)
-	is.NoErr(err)
+	ch := subscribe(t, b, "mega.test.reconnect")
 	is.NoErr(b.Conn().Flush())
 
 	start := time.Now()
@@ -293,41 +302,24 @@ func TestCloseWithExpiredContextStillCloses(t *testing.T) {
 	is.True(b.Conn().IsClosed())
 }
 
-func TestSubscribeChanTwoSubjectsOneChannel(t *testing.T) {
+// TestSlowConsumerLogged fills a callback subscription past its pending
+// limit: NATS drops messages and the bus logs it, with the subject.
+func TestSlowConsumerLogged(t *testing.T) {
 	is := is.New(t)
-	b := open(t, bus.Options{URL: "embedded"})
-
-	ch := b.NewMsgChan()
-	is.Equal(cap(ch), bus.DefaultPendingMsgs)
-	_, err := b.SubscribeChan("mega.test.a", ch)
-	is.NoErr(err)
-	_, err = b.SubscribeChan("mega.test.b", ch)
-	is.NoErr(err)
-	is.NoErr(b.Conn().Publish("mega.test.a", []byte("A")))
-	is.NoErr(b.Conn().Publish("mega.test.b", []byte("B")))
-
-	got := map[string]string{}
-	for range 2 {
-		m := receive(t, ch)
-		got[m.Subject] = string(m.Data)
-	}
-	is.Equal(got, map[string]string{"mega.test.a": "A", "mega.test.b": "B"})
-
-	_, err = b.SubscribeChan("mega.test.c", make(chan *nats.Msg))
-	is.True(err != nil) // unbuffered channels are rejected
-}
-
-func TestSlowConsumersCounted(t *testing.T) {
-	is := is.New(t)
-	b := open(t, bus.Options{URL: "embedded"})
-	ch := make(chan *nats.Msg, 1)
-	_, err := b.SubscribeChan("mega.test.slow", ch)
+	logs := &testkit.Buffer{}
+	b := open(t, bus.Options{URL: "embedded", PendingMsgs: 1, Logger: zerolog.New(logs)})
+	release := make(chan struct{})
+	defer close(release)
+	_, err := b.Subscribe("mega.test.slow", func(*nats.Msg) { <-release })
 	is.NoErr(err)
 	for range 10 {
 		is.NoErr(b.Conn().Publish("mega.test.slow", []byte("x")))
 	}
 	is.NoErr(b.Conn().Flush())
-	natstest.WaitFor(t, wait, "a slow consumer event", func() bool { return b.SlowConsumers() >= 1 })
+	testkit.WaitFor(t, wait, "a slow consumer logged", func() bool {
+		return strings.Contains(logs.String(), "bus: slow consumer, NATS messages dropped")
+	})
+	is.True(strings.Contains(logs.String(), `"subject":"mega.test.slow"`))
 }
 
 func TestSubscribeCallbackWithPendingLimits(t *testing.T) {
@@ -357,25 +349,15 @@ func TestOpenHonoursCancelledContext(t *testing.T) {
 	is.True(errors.Is(err, context.Canceled))
 }
 
-// freePort returns a loopback port that nothing listens on (it was free a
-// moment ago).
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func TestNoEchoSkipsOwnPublishesOnly(t *testing.T) {
 	is := is.New(t)
 	b, err := bus.Open(context.Background(), bus.Options{URL: "embedded", Name: "mega/test/noecho", NoEcho: true})
 	is.NoErr(err)
 	defer b.Close(context.Background())
+	// A channel subscription: nats.go queues into ch on its reader, so
+	// after a Flush the channel holds whatever the server sent.
 	ch := make(chan *nats.Msg, 16)
-	_, err = b.SubscribeChan("mega.test.echo", ch)
+	_, err = b.Conn().ChanSubscribe("mega.test.echo", ch)
 	is.NoErr(err)
 	is.NoErr(b.Conn().Flush())
 

@@ -128,9 +128,7 @@ func startServer(t *testing.T, opts *server.Options) *server.Server {
 func roundTrip(t *testing.T, b *bus.Bus) {
 	t.Helper()
 	is := is.New(t)
-	ch := make(chan *nats.Msg, 1)
-	_, err := b.SubscribeChan("mega.test.secure", ch)
-	is.NoErr(err)
+	ch := subscribe(t, b, "mega.test.secure")
 	is.NoErr(b.Conn().Publish("mega.test.secure", []byte("ok")))
 	is.Equal(string(receive(t, ch).Data), "ok")
 }
@@ -383,7 +381,7 @@ func TestSettingsCheckedBeforeConnecting(t *testing.T) {
 		t.Fatal(err)
 	}
 	nkeyFile, _ := seedFile(t, dir, "app.nk")
-	refused := fmt.Sprintf("nats://127.0.0.1:%d", freePort(t))
+	refused := fmt.Sprintf("nats://127.0.0.1:%d", testkit.FreePort(t))
 	tests := []struct {
 		name string
 		opts bus.Options
