@@ -218,18 +218,3 @@ func (h *Hub) LocalCount(ns string) int {
 	defer n.interestMu.Unlock()
 	return n.count
 }
-
-// Namespaces returns the namespaces that have at least one local connection.
-func (h *Hub) Namespaces() []string {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	var out []string
-	for name, n := range h.namespaces {
-		n.interestMu.Lock()
-		if n.count > 0 {
-			out = append(out, name)
-		}
-		n.interestMu.Unlock()
-	}
-	return out
-}
