@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -21,6 +20,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/megaframework/mega/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -135,43 +136,20 @@ func (f *fakeBuild) build(out string) func(ctx context.Context) buildResult {
 	}
 }
 
-// waitFor polls cond until it holds, failing after timeout.
+// waitFor is testkit.WaitFor: it fails the test unless cond holds within
+// timeout.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		<-tick.C
-	}
+	testkit.WaitFor(t, timeout, what, cond)
 }
 
 // freePorts returns the first of n consecutive ports that are free right
-// now. They are picked below Linux's ephemeral range (32768 and up), so a
-// server listening on port 0 (the embedded NATS, other tests) cannot be
-// handed one of them between this check and the test's use.
+// now, below Linux's ephemeral range (testkit.FreePorts), so a server
+// listening on port 0 (the embedded NATS, other tests) cannot be handed
+// one of them between this check and the test's use.
 func freePorts(t testing.TB, n int) int {
 	t.Helper()
-	for range 200 {
-		base := 20000 + rand.IntN(12000-n)
-		ok := true
-		for p := base; p < base+n && ok; p++ {
-			l, err := net.Listen("tcp", ":"+strconv.Itoa(p))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		if ok {
-			return base
-		}
-	}
-	t.Fatal("no free consecutive ports")
-	return 0
+	return testkit.FreePorts(t, n)
 }
 
 var noKeepAlive = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
