@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -119,7 +118,7 @@ func TestImageBuildsWithoutTheCheckout(t *testing.T) {
 	// Run it as the image does, with the environment compose gives it.
 	entry, ok := strings.CutPrefix(img.entrypoint[0], img.workdir+"/")
 	is.True(ok)
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	runEnv := map[string]string{}
 	for k, v := range img.env {
 		runEnv[k] = v
@@ -306,16 +305,6 @@ func listFiles(t *testing.T, dir string) []string {
 	return out
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // process is a child process; done closes when it has exited, with err.
 type process struct {
 	cmd  *exec.Cmd
@@ -352,25 +341,35 @@ func startProcess(t *testing.T, dir string, env map[string]string, bin string) *
 // or ctx ends first.
 func waitFor(ctx context.Context, t *testing.T, p *process, url string, status int) {
 	t.Helper()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	last := "no answer"
-	for {
-		if code, body, err := fetch(ctx, http.MethodGet, url, ""); err == nil {
-			if code == status {
-				return
-			}
-			last = fmt.Sprintf("%d %s", code, body)
-		} else {
-			last = err.Error()
-		}
+	timeout := time.Minute
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	}
+	last, answered, exited := "no answer", false, false
+	testkit.PollEvery(timeout, 100*time.Millisecond, func() bool {
 		select {
 		case <-p.done:
-			t.Fatalf("the app exited (%v) before %s answered %d\n%s", p.err, url, status, p.out.String())
-		case <-ctx.Done():
-			t.Fatalf("%s did not answer %d in time; last: %s\n%s", url, status, last, p.out.String())
-		case <-tick.C:
+			exited = true
+			return true
+		default:
 		}
+		code, body, err := fetch(ctx, http.MethodGet, url, "")
+		switch {
+		case err != nil:
+			last = err.Error()
+		case code == status:
+			answered = true
+			return true
+		default:
+			last = fmt.Sprintf("%d %s", code, body)
+		}
+		return ctx.Err() != nil
+	})
+	switch {
+	case exited:
+		t.Fatalf("the app exited (%v) before %s answered %d\n%s", p.err, url, status, p.out.String())
+	case !answered:
+		t.Fatalf("%s did not answer %d in time; last: %s\n%s", url, status, last, p.out.String())
 	}
 }
 
