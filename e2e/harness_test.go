@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -105,65 +103,12 @@ func buildApp(t *testing.T) {
 	}
 }
 
-// freePort returns a TCP port nobody listens on right now. It is chosen
-// below the kernel's ephemeral range when it can be: ports from that range
-// are handed to every outgoing connection and every listener on port 0 on
-// the machine (the browser's, NATS's, other tests'), so one picked there
-// can be taken before the app binds it, or while it restarts.
-func freePort(t *testing.T) int {
-	t.Helper()
-	lo, hi := 20000, ephemeralLow()
-	for range 100 {
-		if hi-lo < 1000 {
-			break // no room below the ephemeral range: use it
-		}
-		port := lo + rand.IntN(hi-lo)
-		if l, err := net.Listen("tcp", ":"+strconv.Itoa(port)); err == nil { // all interfaces, as the app listens
-			l.Close()
-			return port
-		}
-	}
-	l, err := net.Listen("tcp", ":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// ephemeralLow is the first port of the kernel's ephemeral range (32768
-// when it cannot be read).
-func ephemeralLow() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 32768
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return 32768
-	}
-	n, err := strconv.Atoi(f[0])
-	if err != nil {
-		return 32768
-	}
-	return n
-}
-
-// eventually calls cond every pollEvery until it returns true or timeout
-// passes; it reports whether cond became true.
+// eventually reports whether cond holds within timeout, checking it at
+// most every pollEvery (a condition here is often a round trip to the
+// browser).
 func eventually(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(pollEvery)
-	defer tick.Stop()
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		<-tick.C
-	}
+	_, ok := testkit.PollEvery(timeout, pollEvery, cond)
+	return ok
 }
 
 // instance is one process of the app.
@@ -211,7 +156,7 @@ func (i *instance) run(t *testing.T, env ...string) *instance {
 	// A port found free can still be taken before the app binds it; then
 	// try another.
 	for try := 1; ; try++ {
-		i.port = freePort(t)
+		i.port = testkit.FreePort(t)
 		i.env = append(append(os.Environ(), "PORT="+strconv.Itoa(i.port)), env...)
 		if err := i.launch(); err == nil || try == 3 || !errors.Is(err, errPortTaken) {
 			if err != nil {

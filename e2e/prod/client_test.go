@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/megaframework/mega/internal/testkit"
 )
 
 // The browser client's reconnection policy (DEFAULT_BACKOFF in
@@ -108,7 +110,7 @@ func connect(t *testing.T, name, url string) *client {
 	}
 	go c.run(ctx)
 	t.Cleanup(c.close)
-	waitUntil(t, readyTimeout, name+"'s welcome", func() bool { return c.connects() >= 1 })
+	testkit.WaitFor(t, readyTimeout, name+"'s welcome", func() bool { return c.connects() >= 1 })
 	return c
 }
 

@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -34,7 +32,6 @@ const (
 	routesSettle  = 200 * time.Millisecond
 	readyTimeout  = 20 * time.Second // an app answers /readyz with 200
 	exitTimeout   = 10 * time.Second // a process exits after a signal (shutdownTimeout is 5s)
-	pollEvery     = 10 * time.Millisecond
 )
 
 // bins are the binaries the test runs, built once per test binary.
@@ -176,47 +173,6 @@ func (p *proc) killGroup() {
 
 // ---- ports and HTTP ----------------------------------------------------
 
-// freePort returns a loopback TCP port nobody listens on right now, below
-// the kernel's ephemeral range when it can: ports from that range are
-// handed to every outgoing connection, so one picked there can be taken
-// before a process binds it (or while an app restarts on it).
-func freePort(t *testing.T, taken []int) int {
-	t.Helper()
-	lo, hi := 20000, ephemeralLow()
-	for range 100 {
-		port := 0
-		if hi-lo >= 1000 {
-			port = lo + rand.IntN(hi-lo)
-		}
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
-		if err != nil {
-			continue
-		}
-		port = l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if !slices.Contains(taken, port) {
-			return port
-		}
-	}
-	t.Fatal("prod: no free port found")
-	return 0
-}
-
-// ephemeralLow is the first port of the kernel's ephemeral range (32768
-// when it cannot be read).
-func ephemeralLow() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 32768
-	}
-	if f := strings.Fields(string(b)); len(f) > 0 {
-		if n, err := strconv.Atoi(f[0]); err == nil {
-			return n
-		}
-	}
-	return 32768
-}
-
 // showLogs (MEGA_PROD_LOGS=1) shows every process's output after the test,
 // not only after a failure.
 var showLogs = os.Getenv("MEGA_PROD_LOGS") != ""
@@ -247,38 +203,6 @@ func getJSON(url string, v any) error {
 		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return json.NewDecoder(resp.Body).Decode(v)
-}
-
-// waitUntil polls cond every pollEvery until it holds and returns how long
-// that took, or fails the test after timeout.
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	took, ok := poll(timeout, cond)
-	if !ok {
-		t.Fatalf("prod: timed out after %s waiting for %s", timeout, what)
-	}
-	return took
-}
-
-// poll is waitUntil without the test: it reports whether cond held within
-// timeout, and when. It may run on any goroutine.
-func poll(timeout time.Duration, cond func() bool) (time.Duration, bool) {
-	return pollEach(timeout, pollEvery, cond)
-}
-
-// pollEach is poll with its own interval.
-func pollEach(timeout, every time.Duration, cond func() bool) (time.Duration, bool) {
-	start := time.Now()
-	deadline := start.Add(timeout)
-	for {
-		if cond() {
-			return time.Since(start), true
-		}
-		if time.Now().After(deadline) {
-			return time.Since(start), false
-		}
-		time.Sleep(every)
-	}
 }
 
 // ---- the NATS cluster --------------------------------------------------
@@ -366,11 +290,11 @@ func tryNATSCluster(t *testing.T, log *testkit.Buffer) ([]*natsNode, error) {
 	nodes := make([]*natsNode, 3)
 	for i := range nodes {
 		n := &natsNode{name: fmt.Sprintf("n%d", i+1)}
-		n.client = freePort(t, taken)
+		n.client = testkit.FreePort(t, taken...)
 		taken = append(taken, n.client)
-		n.route = freePort(t, taken)
+		n.route = testkit.FreePort(t, taken...)
 		taken = append(taken, n.route)
-		n.monitor = freePort(t, taken)
+		n.monitor = testkit.FreePort(t, taken...)
 		taken = append(taken, n.monitor)
 		nodes[i] = n
 	}
@@ -395,7 +319,7 @@ func tryNATSCluster(t *testing.T, log *testkit.Buffer) ([]*natsNode, error) {
 		started = append(started, n)
 	}
 	for _, n := range nodes {
-		if _, ok := poll(nodeTimeout, func() bool { return !n.proc.running() || status(n.monitorURL("/healthz")) == http.StatusOK }); !ok || !n.proc.running() {
+		if _, ok := testkit.Poll(nodeTimeout, func() bool { return !n.proc.running() || status(n.monitorURL("/healthz")) == http.StatusOK }); !ok || !n.proc.running() {
 			return started, fmt.Errorf("node %s did not start (its output is below)", n.name)
 		}
 	}
@@ -403,7 +327,7 @@ func tryNATSCluster(t *testing.T, log *testkit.Buffer) ([]*natsNode, error) {
 	// duplicate route and dial again: the mesh must hold for a moment.
 	var stable time.Time
 	var state string
-	_, ok := poll(routesTimeout, func() bool {
+	_, ok := testkit.Poll(routesTimeout, func() bool {
 		formed := true
 		state = ""
 		for _, n := range nodes {
@@ -456,7 +380,7 @@ func newApp(t *testing.T, name string, nodes []*natsNode, first int, taken []int
 			urls = append(urls, n.URL())
 		}
 	}
-	a := &appProc{name: name, port: freePort(t, taken), natsURL: strings.Join(urls, ","), log: &testkit.Buffer{}}
+	a := &appProc{name: name, port: testkit.FreePort(t, taken...), natsURL: strings.Join(urls, ","), log: &testkit.Buffer{}}
 	t.Cleanup(func() {
 		if t.Failed() || showLogs {
 			t.Logf("output of app %s (port %d):\n%s", a.name, a.port, tail(a.log.String(), 8000))
@@ -484,7 +408,7 @@ func (a *appProc) launch(t *testing.T, nodes []*natsNode) int {
 		t.Fatalf("prod: %v", err)
 	}
 	a.proc = p
-	waitUntil(t, readyTimeout, a.name+" to answer /readyz with 200", func() bool {
+	testkit.WaitFor(t, readyTimeout, a.name+" to answer /readyz with 200", func() bool {
 		if !p.running() {
 			t.Fatalf("prod: %s exited while starting (its output follows the test)", a.name)
 		}
@@ -492,7 +416,7 @@ func (a *appProc) launch(t *testing.T, nodes []*natsNode) int {
 	})
 	// Its connection is the one named mega/... that was not there before.
 	node := -1
-	waitUntil(t, 5*time.Second, a.name+"'s NATS connection on a node", func() bool {
+	testkit.WaitFor(t, 5*time.Second, a.name+"'s NATS connection on a node", func() bool {
 		for i, n := range nodes {
 			names, _ := n.connections()
 			for _, c := range names {

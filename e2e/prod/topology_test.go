@@ -14,6 +14,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/matryer/is"
+
+	"github.com/megaframework/mega/internal/testkit"
 )
 
 // The fleet and the app's config (testdata/prodapp/mega.yaml).
@@ -165,7 +167,7 @@ func (f *fleet) converged() (bool, string) {
 func (f *fleet) waitConverged(what string) time.Duration {
 	f.t.Helper()
 	var why string
-	took, ok := pollEach(convergeTimeout, convergePoll, func() bool {
+	took, ok := testkit.PollEvery(convergeTimeout, convergePoll, func() bool {
 		var done bool
 		done, why = f.converged()
 		return done
@@ -196,7 +198,7 @@ func (f *fleet) delivered(texts []string) bool {
 func (f *fleet) chatResumes(since time.Time, timeout time.Duration) (took time.Duration, lost int, ok bool) {
 	var rounds [][]string
 	next := time.Now()
-	for time.Since(since) < timeout {
+	_, ok = testkit.Poll(timeout-time.Since(since), func() bool {
 		if !time.Now().Before(next) {
 			var texts []string
 			for i, cs := range f.byApp {
@@ -212,17 +214,21 @@ func (f *fleet) chatResumes(since time.Time, timeout time.Duration) (took time.D
 		}
 		for k, texts := range rounds {
 			if f.delivered(texts) {
+				took = time.Since(since)
 				for _, earlier := range rounds[:k] {
 					if !f.delivered(earlier) {
 						lost++
 					}
 				}
-				return time.Since(since), lost, true
+				return true
 			}
 		}
-		time.Sleep(pollEvery)
+		return false
+	})
+	if !ok {
+		return time.Since(since), 0, false
 	}
-	return time.Since(since), 0, false
+	return took, lost, true
 }
 
 // leaves returns the presence leaves all clients were told of.
@@ -311,7 +317,7 @@ func (f *fleet) nodeFailover() {
 	sampler := sampleReady(a)
 	defer sampler.close()
 	// Let the sampler see the instance ready before the kill.
-	waitUntil(t, 2*time.Second, "the /readyz sampler to start", func() bool {
+	testkit.WaitFor(t, 2*time.Second, "the /readyz sampler to start", func() bool {
 		return status(a.url("/readyz")) == http.StatusOK
 	})
 
@@ -324,7 +330,7 @@ func (f *fleet) nodeFailover() {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		where := map[string]string{}
-		took, ok := poll(failoverTimeout, func() bool {
+		took, ok := testkit.Poll(failoverTimeout, func() bool {
 			for _, b := range moving {
 				n := b.nodeOf(f.nodes)
 				if n < 0 {
@@ -337,7 +343,7 @@ func (f *fleet) nodeFailover() {
 		steps[0] = step{what: "NATS connection on a surviving node (/connz)", took: took, ok: ok, note: fmt.Sprint(where)}
 	})
 	wg.Go(func() {
-		took, ok := poll(failoverTimeout, func() bool {
+		took, ok := testkit.Poll(failoverTimeout, func() bool {
 			down, up := sampler.result()
 			if !up.IsZero() {
 				return true
@@ -363,7 +369,7 @@ func (f *fleet) nodeFailover() {
 	})
 	wg.Go(func() {
 		var why string
-		took, ok := pollEach(failoverTimeout, convergePoll, func() bool {
+		took, ok := testkit.PollEvery(failoverTimeout, convergePoll, func() bool {
 			var done bool
 			done, why = f.converged()
 			return done
@@ -386,7 +392,7 @@ func (f *fleet) nodeFailover() {
 	joined := time.Now()
 	late := connect(t, "late", a.wsURL("/ws/chat"))
 	s := late.session()
-	waitUntil(t, convergeTimeout, "the late join to reach every client", func() bool {
+	testkit.WaitFor(t, convergeTimeout, "the late join to reach every client", func() bool {
 		for _, c := range f.all() {
 			if !slices.Contains(c.viewSessions(), s) {
 				return false
@@ -425,7 +431,7 @@ func (f *fleet) rollingRestart() {
 
 		term := time.Now()
 		a.proc.signal(t, syscall.SIGTERM)
-		drained := waitUntil(t, drainDelay, a.name+" /readyz to answer 503 while draining", func() bool {
+		drained := testkit.WaitFor(t, drainDelay, a.name+" /readyz to answer 503 while draining", func() bool {
 			return status(a.url("/readyz")) == http.StatusServiceUnavailable
 		})
 		a.proc.waitExit(t)
@@ -434,7 +440,7 @@ func (f *fleet) rollingRestart() {
 		a.launch(t, f.nodes)
 		up := time.Since(term)
 
-		waitUntil(t, reconnectWithin, "every client of "+a.name+" to reconnect", func() bool {
+		testkit.WaitFor(t, reconnectWithin, "every client of "+a.name+" to reconnect", func() bool {
 			for k, c := range group {
 				if c.connects() <= connectsBefore[k] {
 					return false
@@ -514,7 +520,7 @@ func (f *fleet) rollingRestart() {
 		is.NoErr(cs[0].say(fence))
 		texts, fences = append(texts, text), append(fences, fence)
 	}
-	waitUntil(t, 5*time.Second, "every client to get every message after the roll", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "every client to get every message after the roll", func() bool {
 		for _, c := range f.all() {
 			for _, fence := range fences {
 				if c.got(fence) == 0 {
@@ -524,7 +530,7 @@ func (f *fleet) rollingRestart() {
 		}
 		return true
 	})
-	if _, doubled := poll(noDoubleWait, func() bool {
+	if _, doubled := testkit.Poll(noDoubleWait, func() bool {
 		for _, c := range f.all() {
 			for _, text := range append(texts, fences...) {
 				if c.got(text) != 1 {
