@@ -51,11 +51,10 @@ func TestNewAppLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	global := Limits{
-		ReadLimit: 128 << 10, SendQueue: 2 << 20, PingInterval: 40 * time.Second, PongTimeout: 20 * time.Second,
-		MessagesPerSecond: 10, Burst: 20, MaxMetadata: 1 << 10, MaxChannels: 8,
-		MaxConnectionsPerIP: -1, MaxConnectionsPerUser: 4, AllowedOrigins: []string{"a.example"},
-	}
+	global := DefaultLimits() // with every field limitsYAML sets
+	global.ReadLimit, global.SendQueue, global.PingInterval, global.PongTimeout = 128<<10, 2<<20, 40*time.Second, 20*time.Second
+	global.MessagesPerSecond, global.Burst, global.MaxMetadata, global.MaxChannels = 10, 20, 1<<10, 8
+	global.MaxConnectionsPerIP, global.MaxConnectionsPerUser, global.AllowedOrigins = -1, 4, []string{"a.example"}
 	main := global
 	main.ReadLimit, main.MaxConnectionsPerUser, main.AllowedOrigins = 1<<20, -1, []string{}
 

@@ -26,19 +26,7 @@ func TestDefaults(t *testing.T) {
 	is.Equal(c.Metrics, config.Metrics{Enabled: true, Path: "/metrics", Addr: ""})
 	is.Equal(len(c.Server.TrustedProxies), 0)
 	is.Equal(c.Apps, []string{"main"})
-	is.Equal(c.WebSocket, config.Limits{
-		ReadLimit:             65536,
-		PingInterval:          25 * time.Second,
-		PongTimeout:           15 * time.Second,
-		SendQueue:             1 << 20,
-		MessagesPerSecond:     50,
-		Burst:                 100,
-		MaxMetadata:           4096,
-		MaxChannels:           32,
-		MaxConnectionsPerIP:   256,
-		MaxConnectionsPerUser: 32,
-	})
-	is.Equal(c.WebSocket, config.DefaultLimits())
+	is.Equal(c.WebSocket, config.DefaultLimits()) // TestDefaultLimits has the values
 	is.True(c.WSCluster == nil)
 	is.Equal(len(c.Services.Buses), 0)
 	is.Equal(len(c.Services.Databases), 0)
