@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -13,12 +12,15 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/megaframework/mega/internal/rawws"
 )
 
 // BenchmarkSocketFanout measures a broadcast delivered over real loopback
 // WebSockets to n clients in this process, for mega and for the baseline:
 // a minimal coder/websocket broadcast server (one writer goroutine per
-// connection, the frame shared by all), the same as bench/rawws. ns/delivery
+// connection, the frame shared by all): internal/rawws, the server of the
+// bench/rawws command. ns/delivery
 // is the wall time per delivered frame with up to 16 broadcasts in flight;
 // client reads are part of it (they run in this process), so compare the
 // two implementations, not the absolute figure. The full-size comparison,
@@ -33,10 +35,13 @@ func BenchmarkSocketFanout(b *testing.B) {
 				var url string
 				switch impl {
 				case "raw":
-					rs := &rawServer{conns: map[*rawConn]struct{}{}}
+					rs, err := rawws.New(rawws.Options{})
+					if err != nil {
+						b.Fatal(err)
+					}
 					srv := httptest.NewServer(rs)
 					b.Cleanup(srv.Close)
-					url, broadcast, ready = srv.URL, rs.broadcast, rs.count
+					url, broadcast, ready = srv.URL, rs.Broadcast, rs.Conns
 				default:
 					l := DefaultLimits()
 					l.MaxConnectionsPerIP = -1
@@ -134,61 +139,4 @@ func benchDial(b *testing.B, url string, n int, delivered *atomic.Int64) {
 		}
 		wg.Wait()
 	})
-}
-
-// rawServer is the baseline: bench/rawws in a few lines.
-type rawServer struct {
-	mu    sync.RWMutex
-	conns map[*rawConn]struct{}
-}
-
-type rawConn struct {
-	ws  *websocket.Conn
-	out chan []byte
-}
-
-func (s *rawServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ws, err := websocket.Accept(w, r, nil)
-	if err != nil {
-		return
-	}
-	defer ws.CloseNow()
-	c := &rawConn{ws: ws, out: make(chan []byte, 256)}
-	s.mu.Lock()
-	s.conns[c] = struct{}{}
-	s.mu.Unlock()
-	go func() {
-		for f := range c.out {
-			if ws.Write(context.Background(), websocket.MessageText, f) != nil {
-				ws.CloseNow()
-			}
-		}
-	}()
-	for {
-		if _, _, err := ws.Read(context.Background()); err != nil {
-			break
-		}
-	}
-	s.mu.Lock()
-	delete(s.conns, c)
-	close(c.out)
-	s.mu.Unlock()
-}
-
-func (s *rawServer) count() int {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return len(s.conns)
-}
-
-func (s *rawServer) broadcast(frame []byte) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for c := range s.conns {
-		select {
-		case c.out <- frame:
-		default:
-			c.ws.CloseNow()
-		}
-	}
 }
