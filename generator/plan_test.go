@@ -94,7 +94,7 @@ func TestGenerateIsIdempotent(t *testing.T) {
 	is.Equal(len(again.Written()), 0) // nothing to do the second time
 	is.NoErr(again.Write(&bytes.Buffer{}, false))
 	is.Equal(readFile(t, root, "apps/main/app.go"), appGo)
-	is.Equal(strings.Count(appGo, "mountPosts(app, db)"), 1)
+	is.Equal(strings.Count(appGo, "mountPosts(api, app, db)"), 1)
 
 	ch := generator.ChannelOptions{Dir: root, Name: "alerts"}
 	plan, err = generator.Channel(ch)
@@ -161,6 +161,21 @@ func TestGenerateRefusesClashesAndTakenNamespaces(t *testing.T) {
 			is.True(strings.Contains(err.Error(), tc.want)) // the message explains
 		})
 	}
+}
+
+func TestGenerateResourceNeedsTheAPIRouter(t *testing.T) {
+	is := is.New(t)
+	root := newApp(t)
+	appGo := filepath.Join(root, "apps/main/app.go")
+	src := readFile(t, root, "apps/main/app.go")
+	old := strings.Replace(src, "api := chi.NewRouter()", "", 1) // an app made before package rest
+	is.True(old != src)
+	is.NoErr(os.WriteFile(appGo, []byte(old), 0o644))
+
+	_, err := generator.Resource(generator.ResourceOptions{Dir: root, Name: "posts", Fields: mustFields(t, "title:string")})
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "apps/main/app.go has no api router"))
+	is.True(strings.Contains(err.Error(), "api.NotFound(rest.NotFound)")) // the lines to add
 }
 
 func TestGenerateLiveFindsMountedNamespaces(t *testing.T) {

@@ -45,8 +45,9 @@ type ResourceOptions struct {
 type resourceData struct {
 	// Package, Import and App locate the app (see appData).
 	Package, Import, App string
-	// Name is the plural snake-case name; Table and URL follow from it.
-	Name, Table, URL string
+	// Name is the plural snake-case name; Table, URL (/api/rooms) and
+	// Route (/rooms, on the app's /api router) follow from it.
+	Name, Table, URL, Route string
 	// Type is the Go type of one record (Room), Plural the exported plural
 	// (Rooms), Var the unexported prefix (rooms), Label the singular for
 	// people ("room").
@@ -120,6 +121,9 @@ func Resource(opts ResourceOptions) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := a.checkAPIRouter(); err != nil {
+		return nil, err
+	}
 	if opts.Live != "" {
 		if err := a.checkMounted(opts.Live); err != nil {
 			return nil, err
@@ -142,7 +146,7 @@ func resourceFiles(app appData, opts ResourceOptions, auth bool) (*generated, er
 	}
 	d := resourceData{
 		Package: app.Package, Import: app.Import, App: app.App,
-		Name: opts.Name, Table: opts.Name, URL: "/api/" + opts.Name,
+		Name: opts.Name, Table: opts.Name, URL: "/api/" + opts.Name, Route: "/" + opts.Name,
 		Type: goName(one), Plural: goName(opts.Name), Var: lowerCamel(opts.Name),
 		Label: strings.ReplaceAll(one, "_", " "),
 		Live:  opts.Live, Key: lowerCamel(one), Auth: auth,
@@ -162,8 +166,8 @@ func resourceFiles(app appData, opts ResourceOptions, auth bool) (*generated, er
 		return nil, err
 	}
 	return &generated{files: files, reg: registration{
-		stmt: fmt.Sprintf("if err := mount%s(app, db); err != nil {\n\treturn nil, err\n}", d.Plural),
-		key:  fmt.Sprintf("mount%s(app, db)", d.Plural),
+		stmt: fmt.Sprintf("if err := mount%s(api, app, db); err != nil {\n\treturn nil, err\n}", d.Plural),
+		key:  fmt.Sprintf("mount%s(api, app, db)", d.Plural),
 	}}, nil
 }
 
@@ -172,6 +176,26 @@ func resourceFiles(app appData, opts ResourceOptions, auth bool) (*generated, er
 func (a *app) hasAuth() bool {
 	_, err := os.Stat(filepath.Join(a.root, "apps", a.data.App, "legacy_login_test.go"))
 	return err == nil
+}
+
+// apiRouter finds the declaration of New's api router in app.go.
+var apiRouter = regexp.MustCompile(`(?m)^\s*api\s*:?=`)
+
+// checkAPIRouter fails unless app.go declares the api router resources
+// mount on, as mega new writes it; an app made before package rest has
+// none, and the error gives the lines to add.
+func (a *app) checkAPIRouter() error {
+	appGo := "apps/" + a.data.App + "/app.go"
+	src, err := os.ReadFile(filepath.Join(a.root, filepath.FromSlash(appGo)))
+	if err != nil {
+		return err
+	}
+	if apiRouter.Match(src) {
+		return nil
+	}
+	return fmt.Errorf("%s has no api router for resources to mount on (the app was made before package rest); "+
+		"add these lines to New, above the %q line, importing github.com/go-chi/chi/v5 and github.com/megaframework/mega/framework/rest:\n"+
+		"\tapi := chi.NewRouter()\n\tapi.NotFound(rest.NotFound)\n\tapi.MethodNotAllowed(rest.MethodNotAllowed)\n\tr.Mount(\"/api\", api)", appGo, Marker)
 }
 
 // namespacePattern is what --live accepts: a path like /ws/chat.

@@ -3,7 +3,9 @@
 package mainapp
 
 import (
+	"github.com/go-chi/chi/v5"
 	mega "github.com/megaframework/mega/framework"
+	"github.com/megaframework/mega/framework/rest"
 	_ "modernc.org/sqlite" // the "sqlite" driver of services.databases
 )
 
@@ -17,15 +19,21 @@ func New(env *mega.Env) (*mega.App, error) {
 	app := env.NewApp()
 	r := app.Router()
 	mountPage(r)
+	// The REST resources' router: every answer under /api is JSON in one
+	// shape, an unknown path (404) or method (405) included.
+	api := chi.NewRouter()
+	api.NotFound(rest.NotFound)
+	api.MethodNotAllowed(rest.MethodNotAllowed)
+	r.Mount("/api", api)
 	// The chat keeps each room's recent messages (mega.DefaultHistory: the
 	// last 100 for 10 minutes) in NATS JetStream, so a page shows them on
 	// load and a client that reconnects gets what it missed; mega.yaml's
 	// appConfig tunes it.
 	app.Channel("/ws/chat", newChat(), mega.WithAuth(chatAuth), mega.WithPresenceEvents(), mega.WithHistory(mega.DefaultHistory))
-	if err := mountRooms(app, db); err != nil {
+	if err := mountRooms(api, app, db); err != nil {
 		return nil, err
 	}
 	// mega:routes (mega generate adds resources and channels above this
-	// line, where app, r and db are in scope; keep it)
+	// line, where app, r, api and db are in scope; keep it)
 	return app, nil
 }

@@ -42,3 +42,35 @@ func TestPage(t *testing.T) {
 		})
 	}
 }
+
+// TestUnknownRoutes: under /api every answer is JSON in the error shape of
+// the REST API, an unknown path or method included; elsewhere an unknown
+// path is a plain 404.
+func TestUnknownRoutes(t *testing.T) {
+	srv := startApp(t)
+	cases := []struct {
+		name, method, path string
+		status             int
+		code               string
+	}{
+		{"unknown API path", http.MethodGet, "/api/nope", http.StatusNotFound, "not_found"},
+		{"under a resource", http.MethodGet, "/api/rooms/1/nope", http.StatusNotFound, "not_found"},
+		{"wrong method", http.MethodPatch, "/api/rooms", http.StatusMethodNotAllowed, "method_not_allowed"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			status, e := apiCall(t, tc.method, srv.URL+tc.path, "", nil) // fails unless the body is a JSON error
+			is.Equal(status, tc.status)
+			is.Equal(e.Code, tc.code)
+		})
+	}
+	t.Run("unknown page", func(t *testing.T) {
+		is := is.New(t)
+		res, err := http.Get(srv.URL + "/nope")
+		is.NoErr(err)
+		defer res.Body.Close()
+		is.Equal(res.StatusCode, http.StatusNotFound)
+		is.True(strings.HasPrefix(res.Header.Get("Content-Type"), "text/plain"))
+	})
+}

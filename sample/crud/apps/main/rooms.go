@@ -9,6 +9,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	mega "github.com/megaframework/mega/framework"
+	"github.com/megaframework/mega/framework/rest"
+	"github.com/rs/zerolog"
 )
 
 // Room is one row of the table rooms, as the REST API shows it.
@@ -33,7 +35,8 @@ const roomsSchema = `CREATE TABLE IF NOT EXISTS "rooms" (
 // roomsColumns are the columns scanRoom reads, in its order.
 const roomsColumns = `"id", "name", "topic", "created_at", "updated_at"`
 
-// mountRooms creates the table rooms if needed and serves its REST API:
+// mountRooms creates the table rooms if needed and serves its REST API
+// on api, the router of /api:
 //
 //	GET    /api/rooms        200, every room
 //	POST   /api/rooms        201, the new room
@@ -42,7 +45,7 @@ const roomsColumns = `"id", "name", "topic", "created_at", "updated_at"`
 //	DELETE /api/rooms/{id}   204
 //
 // A body that is not a JSON object gets 400, one that fails validation
-// 422, an unknown id 404 (see api.go).
+// 422, an unknown id 404, all in the error shape of package rest.
 //
 // The API is live: after a change succeeded, every connection of
 // /ws/chat, on every instance, gets exactly one frame (see publish):
@@ -52,12 +55,12 @@ const roomsColumns = `"id", "name", "topic", "created_at", "updated_at"`
 //	rooms.deleted  {"id": the id DELETE removed}
 //
 // A refused request sends nothing.
-func mountRooms(app *mega.App, db *sql.DB) error {
+func mountRooms(api chi.Router, app *mega.App, db *sql.DB) error {
 	if _, err := db.Exec(roomsSchema); err != nil {
 		return fmt.Errorf("create table rooms: %w", err)
 	}
-	h := roomsAPI{app: app, db: db, live: "/ws/chat"}
-	app.Router().Route("/api/rooms", func(r chi.Router) {
+	h := roomsAPI{db: db, log: app.Logger(), live: "/ws/chat", broadcast: app.Broadcast}
+	api.Route("/rooms", func(r chi.Router) {
 		r.Get("/", h.list)
 		r.Post("/", h.create)
 		r.Get("/{id}", h.get)
@@ -71,7 +74,7 @@ func mountRooms(app *mega.App, db *sql.DB) error {
 // It answers 400 or 422 itself and returns false when the body is not
 // acceptable.
 func decodeRoom(w http.ResponseWriter, r *http.Request) (Room, bool) {
-	f, ok := readFields(w, r)
+	f, ok := rest.Decode(w, r)
 	if !ok {
 		return Room{}, false
 	}
@@ -79,7 +82,8 @@ func decodeRoom(w http.ResponseWriter, r *http.Request) (Room, bool) {
 		Name:  f.String("name"),
 		Topic: f.Text("topic"),
 	}
-	return in, f.Check(w, "name", "topic")
+	// Clients may send back the read-only id and times: they are ignored.
+	return in, f.Check(w, "name", "topic", "id", "createdAt", "updatedAt")
 }
 
 // scanRoom reads one row of roomsColumns.
@@ -91,16 +95,18 @@ func scanRoom(row interface{ Scan(dest ...any) error }) (Room, error) {
 
 // roomsAPI serves the REST API of the table rooms.
 type roomsAPI struct {
-	app *mega.App
 	db  *sql.DB
-	// live is the namespace told of every change.
-	live string
+	log *zerolog.Logger
+	// live is the namespace told of every change, broadcast what sends
+	// to it (App.Broadcast).
+	live      string
+	broadcast func(ns string, b mega.Broadcast) error
 }
 
 func (h roomsAPI) list(w http.ResponseWriter, r *http.Request) {
 	rows, err := h.db.QueryContext(r.Context(), `SELECT `+roomsColumns+` FROM "rooms" ORDER BY "id"`)
 	if err != nil {
-		internalError(w, r, h.app, err)
+		rest.InternalError(w, r, h.log, err)
 		return
 	}
 	defer rows.Close()
@@ -108,16 +114,16 @@ func (h roomsAPI) list(w http.ResponseWriter, r *http.Request) {
 	for rows.Next() {
 		item, err := scanRoom(rows)
 		if err != nil {
-			internalError(w, r, h.app, err)
+			rest.InternalError(w, r, h.log, err)
 			return
 		}
 		list = append(list, item)
 	}
 	if err := rows.Err(); err != nil {
-		internalError(w, r, h.app, err)
+		rest.InternalError(w, r, h.log, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, list)
+	rest.JSON(w, http.StatusOK, list)
 }
 
 func (h roomsAPI) create(w http.ResponseWriter, r *http.Request) {
@@ -137,9 +143,9 @@ func (h roomsAPI) create(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h roomsAPI) get(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(r)
+	id, ok := rest.PathID(r, "id")
 	if !ok {
-		notFound(w, "room", chi.URLParam(r, "id"))
+		rest.Missing(w, "room", chi.URLParam(r, "id"))
 		return
 	}
 	item, err := scanRoom(h.db.QueryRowContext(r.Context(),
@@ -148,9 +154,9 @@ func (h roomsAPI) get(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h roomsAPI) replace(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(r)
+	id, ok := rest.PathID(r, "id")
 	if !ok {
-		notFound(w, "room", chi.URLParam(r, "id"))
+		rest.Missing(w, "room", chi.URLParam(r, "id"))
 		return
 	}
 	in, ok := decodeRoom(w, r)
@@ -167,22 +173,22 @@ func (h roomsAPI) replace(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h roomsAPI) delete(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(r)
+	id, ok := rest.PathID(r, "id")
 	if !ok {
-		notFound(w, "room", chi.URLParam(r, "id"))
+		rest.Missing(w, "room", chi.URLParam(r, "id"))
 		return
 	}
 	res, err := h.db.ExecContext(r.Context(), `DELETE FROM "rooms" WHERE "id" = ?`, id)
 	if err != nil {
-		internalError(w, r, h.app, err)
+		rest.InternalError(w, r, h.log, err)
 		return
 	}
 	n, err := res.RowsAffected()
 	switch {
 	case err != nil:
-		internalError(w, r, h.app, err)
+		rest.InternalError(w, r, h.log, err)
 	case n == 0:
-		notFound(w, "room", chi.URLParam(r, "id"))
+		rest.Missing(w, "room", chi.URLParam(r, "id"))
 	default:
 		h.publish(r, "rooms.deleted", map[string]int64{"id": id})
 		w.WriteHeader(http.StatusNoContent)
@@ -194,11 +200,11 @@ func (h roomsAPI) delete(w http.ResponseWriter, r *http.Request) {
 func (h roomsAPI) answer(w http.ResponseWriter, r *http.Request, status int, item Room, err error) {
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		notFound(w, "room", chi.URLParam(r, "id"))
+		rest.Missing(w, "room", chi.URLParam(r, "id"))
 	case err != nil:
-		internalError(w, r, h.app, err)
+		rest.InternalError(w, r, h.log, err)
 	default:
-		writeJSON(w, status, item)
+		rest.JSON(w, status, item)
 	}
 }
 
@@ -207,7 +213,7 @@ func (h roomsAPI) answer(w http.ResponseWriter, r *http.Request, status int, ite
 // answer knows the event is on its way. The change is stored whatever
 // happens here, so a failure is logged and the answer stays a success.
 func (h roomsAPI) publish(r *http.Request, typ string, payload any) {
-	if err := h.app.Broadcast(h.live, mega.Broadcast{Type: typ, Payload: payload}); err != nil {
-		h.app.Logger().Error().Err(err).Str("method", r.Method).Str("path", r.URL.Path).Str("event", typ).Msg("live event not sent")
+	if err := h.broadcast(h.live, mega.Broadcast{Type: typ, Payload: payload}); err != nil {
+		h.log.Error().Err(err).Str("method", r.Method).Str("path", r.URL.Path).Str("event", typ).Msg("live event not sent")
 	}
 }
