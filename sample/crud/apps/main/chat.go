@@ -1,11 +1,9 @@
 package mainapp
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
-	"runtime"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -65,22 +63,6 @@ func roomOf(ctx *mega.Ctx) string {
 	return defaultRoom
 }
 
-// member is a roster entry as the chat protocol shows it.
-type member struct {
-	SessionID string          `json:"sessionId"`
-	UserID    string          `json:"userId"`
-	Metadata  json.RawMessage `json:"metadata,omitempty"`
-}
-
-// members converts the framework's roster to the protocol's.
-func members(list []mega.Member) []member {
-	out := make([]member, len(list))
-	for i, m := range list {
-		out[i] = member{SessionID: m.SessionID, UserID: m.UserID, Metadata: m.Metadata}
-	}
-	return out
-}
-
 // sender identifies who sent a message.
 type sender struct {
 	UserID string `json:"userId"`
@@ -104,72 +86,13 @@ func (c *Chat) OnConnect(ctx *mega.Ctx) error {
 	if err != nil {
 		return err
 	}
-	self, _ := ctx.Presence.Self()
-	// Wait for a slot (below), unless the connection ends meanwhile: a
-	// newcomer that is gone needs no welcome.
-	select {
-	case welcomeSlots <- struct{}{}:
-	case <-ctx.Context().Done():
-		return ctx.Context().Err()
+	// The welcome carries the whole roster; during a join storm the
+	// framework builds big ones a few at a time (see Presence.Welcome).
+	welcome, err := ctx.Presence.Welcome()
+	if err != nil {
+		return err
 	}
-	welcome := welcomeOf(self, ctx.Presence.List())
-	<-welcomeSlots
 	return ctx.Send("welcome", welcome)
-}
-
-// welcomeSlots bounds how many welcomes are built at the same time. A
-// welcome carries the whole roster, so when thousands connect at once each
-// newcomer would otherwise hold its own copy of a roster of thousands at the
-// same moment: n²/2 members in memory at the peak of a join storm, which the
-// process keeps as resident memory long after. Building a welcome never
-// waits on I/O, so one slot per CPU costs no throughput.
-var welcomeSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
-
-// welcomeOf encodes the welcome, {sessionId, userId, members}, from the
-// cluster-wide roster list, straight into one buffer of the right size
-// (json.Marshal of converted members would build, grow and copy it several
-// times for every newcomer).
-func welcomeOf(self mega.Member, list []mega.Member) json.RawMessage {
-	size := 64 + len(self.SessionID) + len(self.UserID)
-	for i := range list {
-		size += 48 + len(list[i].SessionID) + len(list[i].UserID) + len(list[i].Metadata)
-	}
-	b := make([]byte, 0, size)
-	b = append(b, `{"sessionId":`...)
-	b = appendJSONString(b, self.SessionID)
-	b = append(b, `,"userId":`...)
-	b = appendJSONString(b, self.UserID)
-	b = append(b, `,"members":[`...)
-	for i := range list {
-		m := &list[i]
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"sessionId":`...)
-		b = appendJSONString(b, m.SessionID)
-		b = append(b, `,"userId":`...)
-		b = appendJSONString(b, m.UserID)
-		if len(m.Metadata) > 0 {
-			b = append(b, `,"metadata":`...)
-			b = append(b, m.Metadata...) // already a JSON object
-		}
-		b = append(b, '}')
-	}
-	return append(b, "]}"...)
-}
-
-// appendJSONString appends s as a JSON string. Ids here are plain ASCII;
-// anything else is left to encoding/json.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
-			q, _ := json.Marshal(s) // a string always encodes
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }
 
 // chatText checks the text of a message.
@@ -240,10 +163,10 @@ func (c *Chat) whisper(ctx *mega.Ctx, in whisperIn) error {
 
 // roster answers with every member of /ws/chat on every instance.
 func (c *Chat) roster(ctx *mega.Ctx, msg mega.Message) error {
-	return ctx.Reply(msg, "roster", rosterOut{Members: members(ctx.Presence.List())})
+	return ctx.Reply(msg, "roster", rosterOut{Members: ctx.Presence.Members()})
 }
 
 // rosterOut is the payload of roster.
 type rosterOut struct {
-	Members []member `json:"members"`
+	Members mega.Members `json:"members"`
 }
