@@ -14,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/megaframework/mega/internal/rawws"
+	"github.com/megaframework/mega/internal/testkit"
 )
 
 // BenchmarkSocketFanout measures a broadcast delivered over real loopback
@@ -60,12 +61,8 @@ func BenchmarkSocketFanout(b *testing.B) {
 				}
 				var delivered atomic.Int64
 				benchDial(b, "ws"+strings.TrimPrefix(url, "http")+"/ws", n, &delivered)
-				deadline := time.Now().Add(10 * time.Second)
-				for ready() < n {
-					if time.Now().After(deadline) {
-						b.Fatalf("%d of %d clients attached", ready(), n)
-					}
-					time.Sleep(time.Millisecond)
+				if _, ok := testkit.Poll(10*time.Second, func() bool { return ready() >= n }); !ok {
+					b.Fatalf("%d of %d clients attached", ready(), n)
 				}
 				benchFanout(b, n, broadcast, frame, &delivered)
 			})
