@@ -69,11 +69,19 @@ var errTerminated = errors.New("mega: terminated")
 // the apps and serves until ctx ends, then drains (see Instance.Drain;
 // skipped when ctx was cancelled with cause ErrInterrupted) and shuts down,
 // both within server.shutdownTimeout.
+//
+// With the argument routes (`go run . routes [--config FILE] [--json]`,
+// what `mega routes` runs) it builds the apps as the boot does, without
+// listening or connecting a bus, prints their HTTP routes and channels to
+// standard output, and returns.
 func Run(ctx context.Context, args []string, apps Apps) error {
 	fs := flag.NewFlagSet("app", flag.ContinueOnError)
 	path := fs.String("config", config.DefaultPath, "the config file to use")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.Arg(0) == routesArg {
+		return runRoutes(ctx, fs.Args()[1:], *path, apps, routesOutput)
 	}
 	cfg, err := config.Load(*path)
 	if err != nil {
@@ -156,12 +164,7 @@ type bootedApp struct {
 // cluster for each app when wsCluster is set, and starts serving HTTP. It
 // returns once the instance is ready. Stop it with Shutdown.
 func Boot(ctx context.Context, cfg *config.Config, apps Apps) (_ *Instance, err error) {
-	registered := make([]string, 0, len(apps))
-	for name := range apps {
-		registered = append(registered, name)
-	}
-	sort.Strings(registered)
-	if err := cfg.CheckApps(registered); err != nil {
+	if err := checkApps(cfg, apps); err != nil {
 		return nil, err
 	}
 	inst := &Instance{
@@ -180,21 +183,12 @@ func Boot(ctx context.Context, cfg *config.Config, apps Apps) (_ *Instance, err 
 		}
 	}()
 
-	for _, name := range cfg.Apps {
-		settings := cfg.App(name)
-		env := &Env{Name: name, Config: cfg, Settings: settings, Logger: newLogger(settings.Logger, logOutput).With().Str("app", name).Logger(), dbs: inst.dbs}
-		app, err := apps[name](env)
-		if err != nil {
-			return nil, fmt.Errorf("mega: build app %q: %w", name, err)
-		}
-		if app == nil {
-			return nil, fmt.Errorf("mega: build app %q: the factory returned no app", name)
-		}
-		app.reconnectWindow = cfg.Server.ReconnectWindow
-		if err := app.configureChannels(cfg.AppConfig[name].Channels, cfg.WSCluster != nil); err != nil {
-			return nil, fmt.Errorf("mega: app %q: %w", name, err)
-		}
+	built, err := buildApps(cfg, apps, inst.dbs, logOutput)
+	for _, app := range built {
 		inst.apps = append(inst.apps, &bootedApp{app: app})
+	}
+	if err != nil {
+		return nil, err
 	}
 	// Buses open once the apps are built: whether the embedded server runs
 	// JetStream depends on their channels.
@@ -214,6 +208,41 @@ func Boot(ctx context.Context, cfg *config.Config, apps Apps) (_ *Instance, err 
 		return nil, err
 	}
 	return inst, nil
+}
+
+// checkApps checks that every app cfg names has a factory in apps.
+func checkApps(cfg *config.Config, apps Apps) error {
+	registered := make([]string, 0, len(apps))
+	for name := range apps {
+		registered = append(registered, name)
+	}
+	sort.Strings(registered)
+	return cfg.CheckApps(registered)
+}
+
+// buildApps builds the apps of cfg.Apps, in order, with their factories and
+// applies mega.yaml's channel settings to them: everything the boot does
+// before it connects a bus. Their Envs share dbs and log to logs. On error
+// it returns the apps built so far, for the caller to shut down.
+func buildApps(cfg *config.Config, apps Apps, dbs *databases, logs io.Writer) ([]*App, error) {
+	var built []*App
+	for _, name := range cfg.Apps {
+		settings := cfg.App(name)
+		env := &Env{Name: name, Config: cfg, Settings: settings, Logger: newLogger(settings.Logger, logs).With().Str("app", name).Logger(), dbs: dbs}
+		app, err := apps[name](env)
+		if err != nil {
+			return built, fmt.Errorf("mega: build app %q: %w", name, err)
+		}
+		if app == nil {
+			return built, fmt.Errorf("mega: build app %q: the factory returned no app", name)
+		}
+		built = append(built, app)
+		app.reconnectWindow = cfg.Server.ReconnectWindow
+		if err := app.configureChannels(cfg.AppConfig[name].Channels, cfg.WSCluster != nil); err != nil {
+			return built, fmt.Errorf("mega: app %q: %w", name, err)
+		}
+	}
+	return built, nil
 }
 
 func (i *Instance) openBuses(ctx context.Context) error {

@@ -1,6 +1,10 @@
 package mega
 
-import "fmt"
+import (
+	"fmt"
+	"maps"
+	"slices"
+)
 
 // Router dispatches messages by type to handlers with typed payloads. The
 // zero Router is ready to use, and its OnMessage method lets a channel
@@ -59,4 +63,10 @@ func (r *Router) Dispatch(ctx *Ctx, msg Message) error {
 		return ErrUnknownType
 	}
 	return fn(ctx, msg)
+}
+
+// messageTypes returns the types registered on r, sorted; `routes` lists
+// them (routes.go).
+func (r *Router) messageTypes() []string {
+	return slices.Sorted(maps.Keys(r.handlers))
 }
