@@ -48,6 +48,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			generateCommand(),
 			devCommand(),
 			configCommand(),
+			routesCommand(),
 			inspectCommand(),
 			completionCommand(),
 			versionCommand(),

@@ -69,6 +69,8 @@ var completionCases = []struct {
 	{"mega config check --config ", []string{"<files>"}},
 	{"mega config check --config x.yaml --", []string{"--config", "--help"}},
 	{"mega dev --port ", nil}, // a value to type: nothing to offer
+	{"mega ro", []string{"routes"}},
+	{"mega routes --", []string{"--config", "--dir", "--help", "--json"}},
 	{"mega completion ", []string{"bash", "fish", "zsh"}},
 	{"mega help co", []string{"completion", "config"}},
 }

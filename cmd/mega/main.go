@@ -7,6 +7,7 @@
 //	                               add a REST resource to an app
 //	mega dev [--instances N]       build, run and reload the app on every save
 //	mega config check              validate mega.yaml
+//	mega routes [--json]           list the app's HTTP routes and channels
 //	mega version                   print the version
 //
 // Exit codes: 0 success, 1 failure, 2 usage error. docs/cli.md describes
