@@ -5,13 +5,14 @@ import (
 	"time"
 )
 
-// Pause is the longest pause Poll and WaitFor take between two calls of a
-// condition. The first pauses are shorter: FirstPause, doubling up to the
-// limit, so a condition that holds almost at once is seen almost at once
-// and one that takes seconds is not called thousands of times.
+// The pauses between two calls of a condition start short and double up
+// to a limit, so a condition that holds almost at once is seen almost at
+// once and one that takes seconds is not called thousands of times.
 const (
-	Pause      = 10 * time.Millisecond
+	// FirstPause is the first pause of Poll, PollEvery and WaitFor.
 	FirstPause = time.Millisecond
+	// Pause is the longest pause of Poll and WaitFor.
+	Pause = 10 * time.Millisecond
 )
 
 // Poll calls cond until it returns true or timeout has passed, and reports
