@@ -244,7 +244,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	}
 	a.mu.Unlock()
 	for _, c := range conns {
-		c.goAway()
+		c.t.GoAway(CloseGoingAway, a.goingAwayReason())
 	}
 	done := make(chan struct{})
 	go func() {
@@ -260,7 +260,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	// handlers a moment to notice; one that ignores its context is left
 	// behind rather than holding the process past its deadline.
 	for _, c := range conns {
-		c.closeNow()
+		c.t.CloseNow()
 	}
 	t := time.NewTimer(stuckHandlerGrace)
 	defer t.Stop()
@@ -311,10 +311,8 @@ func (a *App) untrack(c *conn) {
 	a.mu.Lock()
 	if _, live := a.conns[c]; live {
 		// Fold the connection's counters into its namespace's (see metrics.go).
-		c.mount.stats.received += c.received.Load()
-		c.mu.Lock()
-		c.mount.stats.delivered += c.delivered
-		c.mu.Unlock()
+		c.mount.stats.received += c.t.Received()
+		c.mount.stats.delivered += c.t.Delivered()
 	}
 	delete(a.conns, c)
 	decrement(a.perIP, c.ip)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/megaframework/mega/framework/hub"
+	"github.com/megaframework/mega/framework/internal/transport"
 )
 
 // BenchmarkBroadcastEnqueue measures Presence.Broadcast to n local
@@ -20,8 +21,9 @@ func BenchmarkBroadcastEnqueue(b *testing.B) {
 			limits := app.limits
 			conns := make([]*conn, n)
 			for i := range conns {
-				c := &conn{app: app, mount: m, limits: &limits, writing: true}
-				c.hc = app.hub.Attach(m.ns, c)
+				c := &conn{app: app, mount: m, limits: &limits}
+				c.t = transport.Parked(limits.transportOptions(), c)
+				c.hc = app.hub.Attach(m.ns, c.t)
 				if err := app.hub.Join(c.hc, hub.Member{SessionID: fmt.Sprint(i), UserID: fmt.Sprint(i)}); err != nil {
 					b.Fatal(err)
 				}
@@ -36,7 +38,7 @@ func BenchmarkBroadcastEnqueue(b *testing.B) {
 				b.Fatal(err)
 			}
 			for _, c := range conns {
-				c.queue, c.queued = c.queue[:0], 0
+				c.t.Discard()
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -46,7 +48,7 @@ func BenchmarkBroadcastEnqueue(b *testing.B) {
 				}
 				b.StopTimer()
 				for _, c := range conns {
-					c.queue, c.queued = c.queue[:0], 0
+					c.t.Discard()
 				}
 				b.StartTimer()
 			}

@@ -16,55 +16,48 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/megaframework/mega/framework/hub"
+	"github.com/megaframework/mega/framework/internal/transport"
 )
 
 var connSeq atomic.Uint64
 
-// conn is one WebSocket connection: the reader runs on a goroutine of its
-// own, started once the upgrade is done (the HTTP handler then returns); a
-// writer goroutine exists only while frames are queued; pings run from a
-// timer. All three end before the connection is untracked, which is what
-// App.Shutdown waits for.
+// conn is one WebSocket connection as the app sees it: the glue between
+// the transport (framework/internal/transport: the send queue, the writer,
+// keepalive, the read loop and the closes) and the app's side of it (its
+// mount and channel, the hub, the caps, the user and its Ctx). The
+// connection runs on a goroutine of its own, started once the upgrade is
+// done (the HTTP handler then returns); it ends, with every goroutine of
+// its transport, before it is untracked, which is what App.Shutdown waits
+// for.
 type conn struct {
 	app    *App
 	mount  *mount
-	ws     *websocket.Conn
-	cork   *corkConn // the socket under ws, to coalesce a batch's writes (nil if unavailable)
+	t      *transport.Conn
 	hc     *hub.Conn
 	ctx    *Ctx
 	limits *Limits
 	ip     string // client address, for the per-IP cap
 	userID string // authenticated user, for the per-user cap
-	cancel context.CancelFunc
 
-	mu        sync.Mutex
-	queue     [][]byte // frames waiting for the writer
-	spare     [][]byte // the writer's previous batch, reused to avoid allocation
-	queued    int      // bytes in queue and in the batch being written
-	oversize  int      // bytes a frame larger than SendQueue, queued when the queue was empty, adds to the limit
-	writing   bool     // a writer goroutine is running
-	closed    bool     // Send queues nothing more
-	holding   bool     // a history read is running: Send keeps frames in held
-	held      [][]byte // frames kept back until the history read answered
-	busy      bool     // a handler is running on the read loop
-	goingAway bool     // Shutdown asked to close once the running handler returns
-	// closeCode and closeReason are sent by the writer once the queue is
-	// drained, when a flushing close was asked for.
-	closeCode   int
-	closeReason string
-	workers     sync.WaitGroup
-
-	ping   *time.Timer
+	expMu  sync.Mutex
 	expiry *time.Timer // closes with 4001 when the user's credentials run out (system.go)
+	ended  bool        // the connection was torn down: no expiry is armed any more
+}
 
-	// rate limiter: a token bucket refilled at MessagesPerSecond.
-	tokens float64
-	last   time.Time
+// The transport closes with the codes this package documents: each line
+// fails to compile when the two differ.
+const (
+	_ = uint(CloseSlowClient-transport.CloseSlowClient) + uint(transport.CloseSlowClient-CloseSlowClient)
+	_ = uint(CloseRateLimited-transport.CloseRateLimited) + uint(transport.CloseRateLimited-CloseRateLimited)
+)
 
-	// Metrics (see metrics.go): frames received, written by the reader
-	// only; frames queued, under mu.
-	received  atomic.Uint64
-	delivered uint64
+// transportOptions are the transport's limits out of the app's.
+func (l *Limits) transportOptions() transport.Options {
+	return transport.Options{
+		ReadLimit: l.ReadLimit, SendQueue: l.SendQueue,
+		PingInterval: l.PingInterval, PongTimeout: l.PongTimeout,
+		MessagesPerSecond: l.MessagesPerSecond, Burst: l.Burst,
+	}
 }
 
 // serveChannel upgrades the request and runs the connection until it ends.
@@ -87,7 +80,7 @@ func (a *App) serveChannel(w http.ResponseWriter, r *http.Request, m *mount) {
 			return
 		}
 	}
-	c := &conn{app: a, mount: m, limits: &limits, ip: clientIP(r), userID: user.ID, tokens: float64(limits.Burst), last: time.Now()}
+	c := &conn{app: a, mount: m, limits: &limits, ip: clientIP(r), userID: user.ID}
 	if err := a.track(c); err != nil {
 		status := http.StatusTooManyRequests
 		if errors.Is(err, errShuttingDown) {
@@ -98,21 +91,17 @@ func (a *App) serveChannel(w http.ResponseWriter, r *http.Request, m *mount) {
 		http.Error(w, err.Error(), status)
 		return
 	}
-	rw, cw := withCork(w)
-	ws, err := websocket.Accept(rw, r, &websocket.AcceptOptions{OriginPatterns: limits.AllowedOrigins})
+	t, err := transport.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: limits.AllowedOrigins}, limits.transportOptions(), c)
 	if err != nil {
 		a.log.Debug().Err(err).Str("ns", m.ns).Str("ip", c.ip).Str("req", middleware.GetReqID(r.Context())).
 			Msg("websocket upgrade refused")
 		a.untrack(c)
 		return // Accept has answered the request
 	}
-	ws.SetReadLimit(limits.ReadLimit)
-	c.ws = ws
-	if cw != nil {
-		c.cork = cw.conn
-	}
+	c.t = t
 	if !a.publish(c) {
-		_ = ws.Close(CloseGoingAway, a.goingAwayReason())
+		t.Close(CloseGoingAway, a.goingAwayReason())
+		t.Teardown()
 		a.untrack(c)
 		return
 	}
@@ -140,9 +129,7 @@ func (c *conn) run(r *http.Request, user User) {
 	// r's context ends when the handler returns; keep its values only.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	defer cancel()
-	c.mu.Lock()
-	c.cancel = cancel
-	c.mu.Unlock()
+	c.t.SetContext(ctx, cancel)
 	lc := a.log.With().Str("ns", m.ns).Str("conn", id)
 	if req := middleware.GetReqID(r.Context()); req != "" {
 		lc = lc.Str("req", req) // the access log line of the upgrade has it too
@@ -155,12 +142,7 @@ func (c *conn) run(r *http.Request, user User) {
 	// Request().Context() on get the connection's instead.
 	c.ctx = &Ctx{ctx: ctx, conn: c, id: id, req: r.WithContext(ctx), user: user, log: log}
 	c.ctx.Presence = &Presence{c: c.ctx}
-	c.hc = a.hub.Attach(m.ns, c)
-	// Pings start once OnConnect returned: their pongs are read by the read
-	// loop, which starts then, so a ping during a long OnConnect (a welcome
-	// built in a join storm) would find no pong and cut the connection.
-	c.ping = time.AfterFunc(time.Hour, c.keepalive)
-	c.ping.Stop()
+	c.hc = a.hub.Attach(m.ns, c.t) // the hub delivers to the transport directly
 	c.armExpiry(user.ExpiresAt)
 
 	reason := c.serve()
@@ -170,7 +152,8 @@ func (c *conn) run(r *http.Request, user User) {
 		c.safely("OnDisconnect", func() error { d.OnDisconnect(c.ctx, reason); return nil })
 	}
 	a.hub.Detach(c.hc)
-	c.shutdown()
+	c.disarmExpiry()
+	c.t.Teardown()
 	log.Debug().AnErr("reason", reason).Msg("disconnected")
 }
 
@@ -194,71 +177,38 @@ func (c *conn) serve() error {
 		c.closeWith(code, reason)
 		return err
 	}
-	c.mu.Lock()
-	if !c.closed {
-		c.ping.Reset(c.limits.PingInterval)
+	// Pings start once OnConnect returned: their pongs are read by the read
+	// loop, which starts now, so a ping during a long OnConnect (a welcome
+	// built in a join storm) would find no pong and cut the connection.
+	c.t.StartKeepalive()
+	err := c.t.Serve() // frames come back to Handle
+	switch {
+	case errors.Is(err, websocket.ErrMessageTooBig):
+		c.ctx.log.Info().Int64("limit", c.limits.ReadLimit).Msg("frame over the read limit; closed with 1009")
+	case errors.Is(err, transport.ErrRateLimited):
+		c.ctx.log.Warn().Float64("perSecond", c.limits.MessagesPerSecond).Msg("rate limit exceeded; closing")
 	}
-	c.mu.Unlock()
-	for {
-		typ, data, err := c.readFrame() // see readbuf.go
-		if err != nil {
-			if errors.Is(err, websocket.ErrMessageTooBig) {
-				c.ctx.log.Info().Int64("limit", c.limits.ReadLimit).Msg("frame over the read limit; closed with 1009")
-			}
-			if websocket.CloseStatus(err) == websocket.StatusNormalClosure || websocket.CloseStatus(err) == websocket.StatusGoingAway {
-				return nil
-			}
-			return err
-		}
-		c.received.Add(1)
-		if !c.allow() {
-			releaseFrame(data)
-			c.ctx.log.Warn().Float64("perSecond", c.limits.MessagesPerSecond).Msg("rate limit exceeded; closing")
-			c.closeWith(CloseRateLimited, "rate limit exceeded")
-			return errRateLimited
-		}
-		c.handle(typ, *data)
-		releaseFrame(data)
-	}
+	return err
 }
 
-var errRateLimited = errors.New("mega: rate limit exceeded")
-
-// allow takes one token from the connection's bucket.
-func (c *conn) allow() bool {
-	now := time.Now()
-	c.tokens += now.Sub(c.last).Seconds() * c.limits.MessagesPerSecond
-	c.last = now
-	if max := float64(c.limits.Burst); c.tokens > max {
-		c.tokens = max
-	}
-	if c.tokens < 1 {
-		return false
-	}
-	c.tokens--
-	return true
-}
-
-// handle decodes one frame and runs OnMessage; every failure becomes an
-// error frame and the connection stays open. data is reused once handle
-// returns: nothing may keep it (json.Unmarshal copies).
-func (c *conn) handle(typ websocket.MessageType, data []byte) {
+// Handle decodes one frame and runs OnMessage; every failure becomes an
+// error frame and the connection stays open. data is reused once Handle
+// returns: nothing may keep it (json.Unmarshal copies). Handle implements
+// transport.Owner.
+func (c *conn) Handle(typ websocket.MessageType, data []byte) {
 	var msg Message
 	if typ != websocket.MessageText {
-		c.Send(errorFrame(BadRequest("binary frames are not supported; send JSON text frames"), ""))
+		c.t.Send(errorFrame(BadRequest("binary frames are not supported; send JSON text frames"), ""))
 		return
 	}
 	if err := json.Unmarshal(data, &msg); err != nil {
-		c.Send(errorFrame(BadRequest("frame is not a JSON message object: "+jsonProblem(err)), ""))
+		c.t.Send(errorFrame(BadRequest("frame is not a JSON message object: "+jsonProblem(err)), ""))
 		return
 	}
 	if msg.Type == "" {
-		c.Send(errorFrame(BadRequest(`frame has no "type"`), msg.Ref))
+		c.t.Send(errorFrame(BadRequest(`frame has no "type"`), msg.Ref))
 		return
 	}
-	c.mu.Lock()
-	c.busy = true
-	c.mu.Unlock()
 	var err error
 	if h := c.mount.system[msg.Type]; h != nil {
 		err = c.safely(msg.Type, func() error { return h(c, msg) })
@@ -266,13 +216,27 @@ func (c *conn) handle(typ websocket.MessageType, data []byte) {
 		err = c.safely("OnMessage", func() error { return c.mount.channel.OnMessage(c.ctx, msg) })
 	}
 	c.replyError(err, msg)
-	c.mu.Lock()
-	c.busy = false
-	away := c.goingAway
-	c.mu.Unlock()
-	if away {
-		c.closeWith(CloseGoingAway, c.app.goingAwayReason())
-	}
+}
+
+// Slow logs a client cut for a full send queue. It implements
+// transport.Owner.
+func (c *conn) Slow(queued int) {
+	c.ctx.log.Warn().Int("queuedBytes", queued).Int("limit", c.limits.SendQueue).
+		Msg("slow client: send queue full; closing with 4008")
+}
+
+// Cut counts a slow client and takes it out of the hub, before its close
+// handshake: it leaves the roster and receives nothing more at once. It
+// implements transport.Owner.
+func (c *conn) Cut() {
+	c.mount.stats.slow.Add(1)
+	c.app.hub.Detach(c.hc)
+}
+
+// PongMissed logs a connection the keepalive cuts. It implements
+// transport.Owner.
+func (c *conn) PongMissed(err error) {
+	c.ctx.log.Info().Err(err).Msg("keepalive: no pong in time; closing")
 }
 
 // replyError sends the client the error frame for a failed OnMessage.
@@ -289,7 +253,7 @@ func (c *conn) replyError(err error, msg Message) {
 		c.ctx.log.Error().Err(err).Str("type", msg.Type).Msg("OnMessage failed")
 		e = NewError(CodeInternal, "internal error")
 	}
-	c.Send(errorFrame(e, msg.Ref))
+	c.t.Send(errorFrame(e, msg.Ref))
 }
 
 var errPanic = errors.New("mega: handler panicked")
@@ -305,272 +269,10 @@ func (c *conn) safely(name string, fn func() error) (err error) {
 	return fn()
 }
 
-// Send queues frame without blocking. When the queue would exceed the
-// connection's SendQueue bytes the client is too slow: it is closed with
-// CloseSlowClient and the frame is dropped. Send implements hub.Client.
-func (c *conn) Send(frame []byte) { c.enqueue(frame) }
-
-// enqueue is Send reporting whether the frame was queued: false when the
-// connection is closed or was just cut as too slow. While the connection
-// holds (a history read runs), frames wait in held, counted in the queue.
-func (c *conn) enqueue(frame []byte) bool { return c.enqueueFrame(frame, false) }
-
-// enqueueDirect queues a frame past a hold: the history read's own replies.
-func (c *conn) enqueueDirect(frame []byte) bool { return c.enqueueFrame(frame, true) }
-
-// hold makes Send keep frames back until release: a history read answers
-// first, then what was delivered live meanwhile follows, in order.
-func (c *conn) hold() {
-	c.mu.Lock()
-	c.holding = true
-	c.mu.Unlock()
-}
-
-// release ends a hold and queues the frames it kept back.
-func (c *conn) release() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.holding = false
-	if len(c.held) == 0 || c.closed {
-		c.held = nil
-		return
-	}
-	c.queue = append(c.queue, c.held...)
-	c.held = nil
-	if !c.writing {
-		c.writing = true
-		c.workers.Add(1)
-		go c.write()
-	}
-}
-
-func (c *conn) enqueueFrame(frame []byte, direct bool) bool {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return false
-	}
-	if c.queued == 0 && len(frame) > c.limits.SendQueue {
-		// One frame bigger than the whole queue (a welcome with a roster of
-		// thousands) says nothing about how fast the client reads: take it,
-		// and let the limit apply on top of it until it is written.
-		c.oversize = len(frame)
-	}
-	if c.queued+len(frame) > c.limits.SendQueue+c.oversize {
-		queued := c.queued
-		c.mu.Unlock()
-		c.ctx.log.Warn().Int("queuedBytes", queued).Int("limit", c.limits.SendQueue).
-			Msg("slow client: send queue full; closing with 4008")
-		c.closeSlow()
-		return false
-	}
-	c.queued += len(frame)
-	c.delivered++
-	if c.holding && !direct {
-		c.held = append(c.held, frame)
-		c.mu.Unlock()
-		return true
-	}
-	c.queue = append(c.queue, frame)
-	if !c.writing {
-		c.writing = true
-		c.workers.Add(1)
-		go c.write()
-	}
-	c.mu.Unlock()
-	return true
-}
-
-// write is the writer goroutine: it drains the queue in batches and exits
-// when the queue is empty, so an idle connection has no writer.
-func (c *conn) write() {
-	defer c.workers.Done()
-	for {
-		c.mu.Lock()
-		if len(c.queue) == 0 {
-			code, reason := c.closeCode, c.closeReason
-			c.closeCode = 0
-			c.writing = false
-			c.mu.Unlock()
-			if code != 0 {
-				_ = c.ws.Close(websocket.StatusCode(code), reason)
-			}
-			return
-		}
-		batch := c.queue
-		c.queue, c.spare = c.spare[:0], nil
-		c.mu.Unlock()
-
-		// Several frames go to the socket in one write (see cork.go).
-		cork := c.cork != nil && len(batch) > 1
-		if cork {
-			c.cork.cork()
-		}
-		n := 0
-		for i, f := range batch {
-			// A background context keeps timers off the hot path: a stalled
-			// write is ended by the slow-client policy or the keepalive.
-			if err := c.ws.Write(context.Background(), websocket.MessageText, f); err != nil {
-				if cork {
-					_ = c.cork.uncork()
-				}
-				c.closeNow()
-				return
-			}
-			n += len(f)
-			batch[i] = nil
-		}
-		if cork {
-			if err := c.cork.uncork(); err != nil {
-				c.closeNow()
-				return
-			}
-		}
-
-		c.mu.Lock()
-		c.queued -= n
-		if c.queued <= c.limits.SendQueue {
-			c.oversize = 0 // the big frame is out
-		}
-		if cap(batch) <= 64 { // keep a small batch for reuse; let big ones go
-			c.spare = batch[:0]
-		}
-		c.mu.Unlock()
-	}
-}
-
-// keepalive pings the client; a missing pong closes the connection.
-func (c *conn) keepalive() {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return
-	}
-	c.workers.Add(1)
-	c.mu.Unlock()
-	defer c.workers.Done()
-
-	ctx, cancel := context.WithTimeout(c.ctx.ctx, c.limits.PongTimeout)
-	err := c.ws.Ping(ctx)
-	cancel()
-	if err != nil {
-		if c.ctx.ctx.Err() == nil {
-			c.ctx.log.Info().Err(err).Msg("keepalive: no pong in time; closing")
-		}
-		c.closeNow()
-		return
-	}
-	c.mu.Lock()
-	if !c.closed {
-		c.ping.Reset(c.limits.PingInterval)
-	}
-	c.mu.Unlock()
-}
-
-// goAway closes the connection with 1001 for a server shutdown: at once
-// when it is idle, or as soon as its running handler returns, so the
-// handler's replies are delivered first.
-func (c *conn) goAway() {
-	c.mu.Lock()
-	if c.busy {
-		c.goingAway = true
-		c.mu.Unlock()
-		return
-	}
-	c.mu.Unlock()
-	c.closeWith(CloseGoingAway, c.app.goingAwayReason())
-}
+// enqueue queues frame for the client, reporting whether it was queued
+// (see transport.Conn.Enqueue).
+func (c *conn) enqueue(frame []byte) bool { return c.t.Enqueue(frame) }
 
 // closeWith closes the connection with code and reason once the frames
-// already queued are written; nothing queued later is sent. It returns at
-// once; the handshake is bounded by the WebSocket library (5 s per step).
-func (c *conn) closeWith(code int, reason string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return
-	}
-	c.closed = true
-	c.closeCode, c.closeReason = code, truncate(reason)
-	if !c.writing {
-		c.writing = true
-		c.workers.Add(1)
-		go c.write()
-	}
-}
-
-// closeSlow closes a client that does not read: it leaves the hub at once,
-// its queue is dropped, and the close handshake (which a stalled client sees
-// only if it reads again within the library's 5 s) runs in the background.
-func (c *conn) closeSlow() {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return
-	}
-	c.closed = true
-	c.queue, c.spare, c.held = nil, nil, nil
-	c.workers.Add(1)
-	c.mu.Unlock()
-	c.mount.stats.slow.Add(1)
-	go func() {
-		defer c.workers.Done()
-		// Leave the roster and stop receiving at once: peers see the leave
-		// now, not after the handshake below times out on a stalled socket.
-		// (Send runs under a hub lock, so this cannot happen there.)
-		c.app.hub.Detach(c.hc)
-		_ = c.ws.Close(CloseSlowClient, "send queue full: client reads too slowly")
-	}()
-}
-
-func truncate(reason string) string {
-	if len(reason) > 123 { // the close frame's payload limit
-		return reason[:123]
-	}
-	return reason
-}
-
-// closeNow cuts the connection without a handshake and cancels its
-// context, so handlers waiting on Ctx.Context() return.
-func (c *conn) closeNow() {
-	c.mu.Lock()
-	c.closed = true
-	c.queue, c.spare, c.held = nil, nil, nil
-	cancel := c.cancel
-	c.mu.Unlock()
-	_ = c.ws.CloseNow()
-	if cancel != nil {
-		cancel()
-	}
-}
-
-// closeWait bounds how long teardown waits for a close handshake in
-// progress before it cuts the connection.
-const closeWait = 2 * time.Second
-
-// shutdown ends the connection and waits for its writer, pinger and closer.
-// A close handshake already started (a rejection, a slow client, a server
-// shutdown) gets up to closeWait to deliver its code before the cut.
-func (c *conn) shutdown() {
-	c.mu.Lock()
-	c.closed = true // a flushing close in progress keeps its queue
-	if c.expiry != nil {
-		c.expiry.Stop()
-	}
-	c.mu.Unlock()
-	c.ping.Stop()
-	done := make(chan struct{})
-	go func() {
-		c.workers.Wait()
-		close(done)
-	}()
-	t := time.NewTimer(closeWait)
-	select {
-	case <-done:
-	case <-t.C:
-		_ = c.ws.CloseNow()
-		<-done
-	}
-	t.Stop()
-	_ = c.ws.CloseNow()
-}
+// already queued are written (see transport.Conn.Close).
+func (c *conn) closeWith(code int, reason string) { c.t.Close(code, reason) }

@@ -91,7 +91,7 @@ type chanHistory struct {
 
 	// mu orders live delivery against the start of a history read: a read
 	// serves what was delivered up to its start and holds the connection's
-	// later frames until it has answered (see conn.hold).
+	// later frames until it has answered (see transport.Conn.Hold).
 	mu        sync.Mutex
 	delivered uint64       // offset of the last message delivered on this instance
 	life      *historyLife // the stream now; replaced when it was lost
@@ -355,11 +355,11 @@ func (c *conn) historyFor(channel string) (*chanHistory, error) {
 // start marks where a history read begins: it returns the last offset
 // delivered on this instance and holds the connection's frames from then
 // on, so that nothing delivered later overtakes the reply (release them
-// with c.release).
+// with c.t.Release).
 func (h *chanHistory) start(c *conn) (*historyLife, uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	c.hold()
+	c.t.Hold()
 	return h.life, h.delivered
 }
 
@@ -400,7 +400,7 @@ func (c *conn) historyRead(msg Message, in historyRequest, channel *string, read
 		return err
 	}
 	life, upTo := h.start(c)
-	defer c.release()
+	defer c.t.Release()
 	ctx, cancel := context.WithTimeout(c.ctx.ctx, historyTimeout)
 	defer cancel()
 	return read(ctx, life, upTo)
@@ -470,7 +470,7 @@ func (c *conn) serveHistoryRecover(ctx context.Context, msg Message, in recoverI
 	self := c.sessionID()
 	for _, e := range upToOffset(entries, upTo) {
 		if !slices.Contains(e.Except, self) {
-			c.enqueueDirect(historyFrame(e.Data, e.Channel, life.epoch, e.Offset))
+			c.t.EnqueueDirect(historyFrame(e.Data, e.Channel, life.epoch, e.Offset))
 		}
 		out.Offset = e.Offset
 	}
@@ -495,13 +495,13 @@ func (c *conn) sessionID() string {
 	return ""
 }
 
-// replyDirect answers msg past a hold (see conn.hold).
+// replyDirect answers msg past a hold (see transport.Conn.Hold).
 func (c *conn) replyDirect(msg Message, typ string, payload any) error {
 	frame, err := encodeFrame(typ, payload, msg.Ref)
 	if err != nil {
 		return err
 	}
-	c.enqueueDirect(frame)
+	c.t.EnqueueDirect(frame)
 	return nil
 }
 

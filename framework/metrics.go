@@ -79,10 +79,8 @@ func (a *App) snapshot() []nsSnapshot {
 	for c := range a.conns {
 		s := at[c.mount] // every connection came through a mount
 		s.conns++
-		s.received += c.received.Load()
-		c.mu.Lock()
-		s.delivered += c.delivered
-		c.mu.Unlock()
+		s.received += c.t.Received()
+		s.delivered += c.t.Delivered()
 	}
 	a.mu.Unlock()
 

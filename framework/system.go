@@ -109,11 +109,11 @@ func (c *Ctx) authorizeChannels(channels []string) error {
 
 // armExpiry schedules the close of a connection whose credentials expire
 // at t; a zero t disarms it. It reports false when the deadline already
-// fired (the connection is closing).
+// fired or the connection is closing.
 func (c *conn) armExpiry(t time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
+	c.expMu.Lock()
+	defer c.expMu.Unlock()
+	if c.ended || c.t.Closed() {
 		return false
 	}
 	if c.expiry != nil && !c.expiry.Stop() {
@@ -124,6 +124,16 @@ func (c *conn) armExpiry(t time.Time) bool {
 		c.expiry = time.AfterFunc(time.Until(t), c.expire)
 	}
 	return true
+}
+
+// disarmExpiry stops the expiry for good when the connection ends.
+func (c *conn) disarmExpiry() {
+	c.expMu.Lock()
+	c.ended = true
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
+	c.expMu.Unlock()
 }
 
 // expire closes a connection whose credentials ran out.

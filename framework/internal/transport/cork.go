@@ -1,4 +1,4 @@
-package mega
+package transport
 
 import (
 	"bufio"

@@ -1,4 +1,4 @@
-package mega
+package transport
 
 import (
 	"context"
@@ -14,8 +14,8 @@ import (
 // message cost. Messages are read instead into buffers from a pool, taken
 // once a message has begun and returned once it is handled, so an idle
 // connection holds none; the read takes no context, because a connection
-// is ended by closing it (closeNow, a close handshake), never by
-// cancelling a read. handle must not keep the bytes: json.Unmarshal copies
+// is ended by closing it (CloseNow, a close handshake), never by
+// cancelling a read. Owner.Handle must not keep the bytes: json.Unmarshal copies
 // what a Message keeps (strings and the RawMessage payload).
 
 // maxPooledRead is the largest buffer returned to the pool.
@@ -25,7 +25,7 @@ var readPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b
 
 // readFrame reads the next message into a pooled buffer. The caller hands
 // the buffer back with releaseFrame once it is done with the bytes.
-func (c *conn) readFrame() (websocket.MessageType, *[]byte, error) {
+func (c *Conn) readFrame() (websocket.MessageType, *[]byte, error) {
 	typ, r, err := c.ws.Reader(context.Background())
 	if err != nil {
 		return 0, nil, err
