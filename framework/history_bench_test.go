@@ -14,6 +14,7 @@ import (
 
 	"github.com/megaframework/mega/framework/config"
 	"github.com/megaframework/mega/framework/natstest"
+	"github.com/megaframework/mega/internal/testkit"
 )
 
 // BenchmarkHistoryBroadcast measures what keeping history adds to a
@@ -60,12 +61,8 @@ func BenchmarkHistoryBroadcast(b *testing.B) {
 			app := inst.App("main")
 			var delivered atomic.Int64
 			benchDial(b, "ws"+strings.TrimPrefix(inst.URL(), "http")+"/ws", subs, &delivered)
-			deadline := time.Now().Add(10 * time.Second)
-			for len(app.List("/ws")) < subs {
-				if time.Now().After(deadline) {
-					b.Fatalf("%d of %d clients joined", len(app.List("/ws")), subs)
-				}
-				time.Sleep(time.Millisecond)
+			if _, ok := testkit.Poll(10*time.Second, func() bool { return len(app.List("/ws")) >= subs }); !ok {
+				b.Fatalf("%d of %d clients joined", len(app.List("/ws")), subs)
 			}
 
 			lat := make([]time.Duration, 0, b.N)

@@ -23,6 +23,7 @@ import (
 	"github.com/megaframework/mega/framework/history"
 	"github.com/megaframework/mega/framework/megatest"
 	"github.com/megaframework/mega/framework/natstest"
+	"github.com/megaframework/mega/internal/testkit"
 )
 
 // room is a channel with history: ?name= is the user, ?room= the
@@ -131,23 +132,20 @@ func (r *reader) send(t *testing.T, typ string, payload any, ref string) {
 // wait polls the frames until cond holds, failing after a deadline.
 func (r *reader) wait(t *testing.T, what string, cond func([]wire) bool) []wire {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var got []wire
+	if _, ok := testkit.Poll(10*time.Second, func() bool {
 		r.mu.Lock()
-		got := append([]wire(nil), r.got...)
+		got = append(got[:0], r.got...)
 		r.mu.Unlock()
-		if cond(got) {
-			return got
+		return cond(got)
+	}); !ok {
+		var seen []string
+		for _, w := range got {
+			seen = append(seen, w.Type+" "+string(w.Payload))
 		}
-		if time.Now().After(deadline) {
-			var seen []string
-			for _, w := range got {
-				seen = append(seen, w.Type+" "+string(w.Payload))
-			}
-			t.Fatalf("timed out after 10s waiting for %s; got:\n%s", what, strings.Join(seen, "\n"))
-		}
-		time.Sleep(5 * time.Millisecond)
+		t.Fatalf("timed out after 10s waiting for %s; got:\n%s", what, strings.Join(seen, "\n"))
 	}
+	return got
 }
 
 func count(got []wire, typ string) int {

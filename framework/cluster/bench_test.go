@@ -9,6 +9,7 @@ import (
 	"github.com/megaframework/mega/framework/cluster"
 	"github.com/megaframework/mega/framework/hub"
 	"github.com/megaframework/mega/framework/natstest"
+	"github.com/megaframework/mega/internal/testkit"
 	"github.com/nats-io/nats.go"
 )
 
@@ -73,13 +74,11 @@ func benchClusterBroadcast(b *testing.B, opts ...nats.Option) {
 	hubs[1].Attach("/ws/chat", recv)
 	hubs[0].Attach("/ws/chat", &countingClient{})
 	// Wait for interest: probe until B receives.
-	deadline := time.Now().Add(10 * time.Second)
-	for recv.n.Load() == 0 {
-		if time.Now().After(deadline) {
-			b.Fatal("no interest")
-		}
+	if _, ok := testkit.Poll(10*time.Second, func() bool {
 		hubs[0].Broadcast("/ws/chat", "", nil, benchFrame)
-		time.Sleep(time.Millisecond)
+		return recv.n.Load() > 0
+	}); !ok {
+		b.Fatal("no interest")
 	}
 	base := recv.n.Load()
 	b.ReportAllocs()

@@ -13,6 +13,7 @@ import (
 	"github.com/megaframework/mega/framework/cluster"
 	"github.com/megaframework/mega/framework/hub"
 	"github.com/megaframework/mega/framework/natstest"
+	"github.com/megaframework/mega/internal/testkit"
 )
 
 // BenchmarkJoinVisible measures how long a join on instance A takes to be
@@ -47,12 +48,8 @@ func BenchmarkJoinVisible(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			deadline := time.Now().Add(30 * time.Second)
-			for len(hubs[1].List("/ws/chat")) < members {
-				if time.Now().After(deadline) {
-					b.Fatalf("B sees %d of %d members", len(hubs[1].List("/ws/chat")), members)
-				}
-				time.Sleep(5 * time.Millisecond)
+			if _, ok := testkit.Poll(30*time.Second, func() bool { return len(hubs[1].List("/ws/chat")) >= members }); !ok {
+				b.Fatalf("B sees %d of %d members", len(hubs[1].List("/ws/chat")), members)
 			}
 
 			// Idle roster traffic: count bytes on the roster subjects for 3 heartbeat periods.
