@@ -11,7 +11,7 @@ import (
 // Limits bound what one connection may cost: the largest inbound frame,
 // the send queue, keepalive, the message rate, presence metadata,
 // sub-channels per connection, connections per client IP and per user, and
-// the origins allowed. Its fields are those of config.Limits, documented
+// the origins allowed. Its fields are those of [config.Limits], documented
 // there with their mega.yaml keys (websocket: and appConfig.<app>.websocket:),
 // so Go and mega.yaml set the same limits with the same meaning:
 //
@@ -20,14 +20,14 @@ import (
 // Every limit is on by default (DefaultLimits). A zero field means "not
 // set": WithLimits fills it from DefaultLimits, WithChannelLimits from the
 // app's limits. Only the connection caps can be turned off, with -1
-// (config.Unlimited).
+// ([config.Unlimited]).
 type Limits config.Limits
 
 // DefaultLimits returns the limits every app starts with: 64 KiB frames,
 // a 1 MiB send queue, pings every 25 s with a 15 s pong timeout, 50 messages
 // per second with bursts of 100, 4 KiB of presence metadata, 32 sub-channels
 // per connection, 256 connections per client IP and 32 per user, and
-// same-origin browsers only. They are config.DefaultLimits, mega.yaml's.
+// same-origin browsers only: [config.DefaultLimits], mega.yaml's defaults.
 func DefaultLimits() Limits { return Limits(config.DefaultLimits()) }
 
 // withDefaults fills zero fields from DefaultLimits.
