@@ -100,7 +100,9 @@ func runRoutes(ctx context.Context, args []string, configPath string, apps Apps,
 	built, err := buildApps(cfg, apps, dbs, io.Discard)
 	defer func() {
 		for _, a := range built {
-			err = errors.Join(err, a.Shutdown(ctx))
+			// Nothing is connected: Shutdown returns at once, even
+			// after a Ctrl-C.
+			err = errors.Join(err, a.Shutdown(context.WithoutCancel(ctx)))
 		}
 		err = errors.Join(err, dbs.close())
 	}()
