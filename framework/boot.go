@@ -32,6 +32,7 @@ import (
 // Main runs the apps as a process: it is the whole body of an app's main
 // function. It reads --config (default mega.yaml), boots, serves until
 // SIGTERM or SIGINT, shuts down gracefully and exits non-zero on failure.
+// With the argument routes it prints the apps' routes instead (see Run).
 // SIGTERM (an orchestrator stopping the process) drains first, see
 // Instance.Drain; SIGINT (Ctrl-C) stops without a drain, and a second one
 // ends the process at once.
