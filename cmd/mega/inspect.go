@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/megaframework/mega/framework/cluster"
+	"github.com/megaframework/mega/framework/config"
 	"github.com/megaframework/mega/framework/inspect"
 )
 
@@ -53,7 +54,7 @@ func runInspect(c *cli.Context) error {
 		return usagef(c, "unexpected argument %q", c.Args().First())
 	}
 	prefix := c.String("prefix")
-	if !cluster.ValidSubjectPrefix(prefix) {
+	if !config.ValidSubjectPrefix(prefix) {
 		return usagef(c, "--prefix %q: must be NATS subject tokens joined by dots (no spaces, * or >), like wsCluster.subjectPrefix", prefix)
 	}
 	timeout := c.Duration("timeout")

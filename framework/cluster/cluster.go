@@ -223,7 +223,7 @@ func New(nc *nats.Conn, local Local, opts Options) (*Cluster, error) {
 	}
 	if opts.SubjectPrefix == "" {
 		opts.SubjectPrefix = DefaultSubjectPrefix
-	} else if !validSubject(opts.SubjectPrefix) {
+	} else if !config.ValidSubjectPrefix(opts.SubjectPrefix) {
 		problems = append(problems, fmt.Sprintf("subjectPrefix: must be valid NATS subject tokens joined by dots, got %q", opts.SubjectPrefix))
 	}
 	switch opts.Roster {

@@ -48,11 +48,6 @@ func validToken(s string) bool {
 	return true
 }
 
-// ValidSubjectPrefix reports whether p is a valid wsCluster.subjectPrefix:
-// one or more NATS subject tokens joined by dots, without wildcards,
-// whitespace or control characters.
-func ValidSubjectPrefix(p string) bool { return validSubject(p) }
-
 // validSubject reports whether s is one or more valid tokens joined by dots.
 func validSubject(s string) bool {
 	if s == "" {

@@ -763,13 +763,29 @@ func (d *decoder) subjectPrefix(p string, n *yaml.Node) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	for tok := range strings.SplitSeq(s, ".") {
-		if tok == "" || strings.ContainsAny(tok, "*>") || strings.ContainsFunc(tok, unicode.IsSpace) {
-			d.add(p, "%q is not a valid NATS subject prefix", s)
-			return "", false
-		}
+	if !ValidSubjectPrefix(s) {
+		d.add(p, "%q is not a valid NATS subject prefix", s)
+		return "", false
 	}
 	return s, true
+}
+
+// ValidSubjectPrefix reports whether p is a valid wsCluster.subjectPrefix:
+// one or more NATS subject tokens joined by dots, without wildcards (* and
+// >), whitespace or control characters. The cluster, `mega inspect` and
+// this validator all apply this one rule.
+func ValidSubjectPrefix(p string) bool {
+	if p == "" {
+		return false
+	}
+	for tok := range strings.SplitSeq(p, ".") {
+		if tok == "" || strings.ContainsAny(tok, "*>") || strings.ContainsFunc(tok, func(r rune) bool {
+			return unicode.IsSpace(r) || unicode.IsControl(r)
+		}) {
+			return false
+		}
+	}
+	return true
 }
 
 // appOverride decodes one appConfig entry. Global-only sections are

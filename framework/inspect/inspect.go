@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/megaframework/mega/framework/cluster"
+	"github.com/megaframework/mega/framework/config"
 )
 
 // Version is the version of the inspect documents this framework
@@ -229,7 +230,7 @@ func Query(ctx context.Context, nc *nats.Conn, opts Options) (*Result, error) {
 	if opts.Prefix == "" {
 		opts.Prefix = cluster.DefaultSubjectPrefix
 	}
-	if !cluster.ValidSubjectPrefix(opts.Prefix) {
+	if !config.ValidSubjectPrefix(opts.Prefix) {
 		return nil, fmt.Errorf("inspect: prefix %q: must be valid NATS subject tokens joined by dots (no spaces, * or >)", opts.Prefix)
 	}
 	if opts.Timeout <= 0 {
