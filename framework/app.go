@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/megaframework/mega/framework/hub"
+	"github.com/megaframework/mega/framework/internal/devmode"
 )
 
 // App is one named application: HTTP routes on a chi router plus WebSocket
@@ -42,10 +43,10 @@ type App struct {
 	// their clients spread out their reconnects (server.reconnectWindow).
 	reconnectWindow time.Duration
 
-	dev *devMode // nil unless the process runs under mega dev (see DevMode)
+	dev *devmode.Dev // nil unless the process runs under mega dev (see DevMode)
 
 	useMu   sync.Mutex
-	handler atomic.Pointer[http.Handler] // router wrapped in the middleware of Use; nil: none
+	handler atomic.Pointer[http.Handler] // router wrapped in the middleware of Use, then dev mode's
 	use     []func(http.Handler) http.Handler
 }
 
@@ -84,7 +85,8 @@ func NewApp(name string, opts ...Option) *App {
 	for _, o := range opts {
 		o(a)
 	}
-	a.dev = newDevMode()
+	a.dev = newDev()
+	a.wrap()
 	a.log = a.log.With().Str("app", name).Logger()
 	a.router.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -106,15 +108,7 @@ func (a *App) Logger() *zerolog.Logger { return &a.log }
 
 // ServeHTTP serves the app's routes and channels.
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var h http.Handler = a.router
-	if p := a.handler.Load(); p != nil {
-		h = *p
-	}
-	if a.dev != nil {
-		a.dev.serveHTTP(w, r, h)
-		return
-	}
-	h.ServeHTTP(w, r)
+	(*a.handler.Load()).ServeHTTP(w, r)
 }
 
 // Use wraps the whole app in middleware: every request to it passes
@@ -128,9 +122,19 @@ func (a *App) Use(mw ...func(http.Handler) http.Handler) {
 	a.useMu.Lock()
 	defer a.useMu.Unlock()
 	a.use = append(a.use, mw...)
+	a.wrap()
+}
+
+// wrap builds the handler ServeHTTP runs: the router inside the middleware
+// of Use, inside dev mode's when it is on (so its script reaches every
+// page, whatever the app's middleware does). NewApp and Use call it.
+func (a *App) wrap() {
 	var h http.Handler = a.router
 	for i := len(a.use) - 1; i >= 0; i-- {
 		h = a.use[i](h)
+	}
+	if a.dev != nil {
+		h = a.dev.Middleware(h)
 	}
 	a.handler.Store(&h)
 }
@@ -229,7 +233,9 @@ func (a *App) goingAwayReason() string {
 // New upgrades are refused with 503 from the moment Shutdown is called.
 func (a *App) Shutdown(ctx context.Context) error {
 	a.closing.Store(true)
-	a.dev.close()
+	if a.dev != nil {
+		a.dev.Close()
+	}
 	a.mountMu.RLock()
 	for _, m := range a.mounts {
 		if m.feed != nil {

@@ -76,28 +76,11 @@ func staticFS(fsys fs.FS, dir string) fs.FS {
 	return sub
 }
 
-// devMode installs dev mode's middleware on an App; nil outside dev mode.
-type devMode struct{ dev *devmode.Dev }
-
-// newDevMode returns the dev mode of a new App, or nil when the process is
-// not in dev mode.
-func newDevMode() *devMode {
+// newDev returns the dev mode of a new App, or nil when the process is not
+// in dev mode.
+func newDev() *devmode.Dev {
 	if !DevMode() {
 		return nil
 	}
-	return &devMode{dev: devmode.New(devmode.FromEnv())}
-}
-
-// serveHTTP serves r through the middleware around next, the app's handler
-// (which Use may have replaced since the last request).
-func (d *devMode) serveHTTP(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	d.dev.Middleware(next).ServeHTTP(w, r)
-}
-
-// close ends the event streams and the NATS connection; safe on a nil
-// devMode and more than once.
-func (d *devMode) close() {
-	if d != nil {
-		d.dev.Close()
-	}
+	return devmode.New(devmode.FromEnv())
 }
