@@ -93,14 +93,16 @@ func (p *Presence) Welcome() (json.RawMessage, error) {
 	if !ok {
 		return nil, fmt.Errorf("welcome: %w", ErrNotJoined)
 	}
-	m := p.Members()
-	if m.Len() >= bigRoster {
+	// Wait for the slot before taking the roster: a newcomer waiting with
+	// a snapshot in hand would keep that snapshot alive, one per newcomer.
+	hub, ns := p.c.conn.app.hub, p.c.conn.mount.ns
+	if hub.Count(ns) >= bigRoster {
 		if err := takeSlot(p.c.Context()); err != nil {
 			return nil, fmt.Errorf("welcome: %w", err)
 		}
 		defer releaseSlot()
 	}
-	return appendWelcome(nil, self, m), nil
+	return appendWelcome(nil, self, Members{list: hub.List(ns)}), nil
 }
 
 // bigRoster is the roster size from which Welcome waits for a slot: below
