@@ -123,12 +123,36 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
+// run runs the connection on its own goroutine until it ends. While the
+// connection idles, this goroutine sits in the transport's read, so run
+// keeps its own frame small and does its work in calls that have returned
+// by then (open, connect) or that start after (readEnded, finish): every
+// byte on that stack path is paid once per connection (ADR 0003; the idle
+// benchmark in docs/performance.md shows 4 KB of stack per connection).
 func (c *conn) run(r *http.Request, user User) {
+	cancel := c.open(r, user)
+	defer cancel()
+	reason := c.connect()
+	if reason == nil {
+		// Pings start once OnConnect returned: their pongs are read by the
+		// read loop, which starts now, so a ping during a long OnConnect (a
+		// welcome built in a join storm) would find no pong and cut the
+		// connection.
+		c.t.StartKeepalive()
+		reason = c.t.Serve() // frames come back to Handle
+		c.readEnded(reason)
+	}
+	cancel() // ends a keepalive ping in flight and tells handlers the connection is gone
+	c.finish(reason)
+}
+
+// open gives the connection its context, logger and Ctx and attaches it to
+// the hub. The returned cancel ends the connection's context.
+func (c *conn) open(r *http.Request, user User) context.CancelFunc {
 	a, m := c.app, c.mount
 	id := "c" + itoa(int(connSeq.Add(1)))
 	// r's context ends when the handler returns; keep its values only.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	defer cancel()
 	c.t.SetContext(ctx, cancel)
 	lc := a.log.With().Str("ns", m.ns).Str("conn", id)
 	if req := middleware.GetReqID(r.Context()); req != "" {
@@ -144,51 +168,53 @@ func (c *conn) run(r *http.Request, user User) {
 	c.ctx.Presence = &Presence{c: c.ctx}
 	c.hc = a.hub.Attach(m.ns, c.t) // the hub delivers to the transport directly
 	c.armExpiry(user.ExpiresAt)
-
-	reason := c.serve()
-	cancel() // ends a keepalive ping in flight and tells handlers the connection is gone
-
-	if d, ok := m.channel.(Disconnecter); ok {
-		c.safely("OnDisconnect", func() error { d.OnDisconnect(c.ctx, reason); return nil })
-	}
-	a.hub.Detach(c.hc)
-	c.disarmExpiry()
-	c.t.Teardown()
-	log.Debug().AnErr("reason", reason).Msg("disconnected")
+	return cancel
 }
 
-// serve runs OnConnect and the read loop; it returns why the connection ended.
-func (c *conn) serve() error {
-	if err := c.safely("OnConnect", func() error { return c.mount.channel.OnConnect(c.ctx) }); err != nil {
-		code, reason := ClosePolicyViolation, "connection refused"
-		var ce *CloseError
-		var e *Error
-		switch {
-		case errors.As(err, &ce):
-			code, reason = ce.Code, ce.Reason
-		case errors.Is(err, ErrForbidden):
-			code, reason = CloseForbidden, "forbidden"
-		case errors.As(err, &e):
-			reason = e.Message
-		case errors.Is(err, errPanic):
-			code, reason = CloseInternal, "internal error"
-		}
-		c.ctx.log.Info().Err(err).Msg("connection rejected by OnConnect")
-		c.closeWith(code, reason)
-		return err
+// connect runs OnConnect; when it refuses the connection, connect closes it
+// with the matching code and returns why.
+func (c *conn) connect() error {
+	err := c.safely("OnConnect", func() error { return c.mount.channel.OnConnect(c.ctx) })
+	if err == nil {
+		return nil
 	}
-	// Pings start once OnConnect returned: their pongs are read by the read
-	// loop, which starts now, so a ping during a long OnConnect (a welcome
-	// built in a join storm) would find no pong and cut the connection.
-	c.t.StartKeepalive()
-	err := c.t.Serve() // frames come back to Handle
+	code, reason := ClosePolicyViolation, "connection refused"
+	var ce *CloseError
+	var e *Error
+	switch {
+	case errors.As(err, &ce):
+		code, reason = ce.Code, ce.Reason
+	case errors.Is(err, ErrForbidden):
+		code, reason = CloseForbidden, "forbidden"
+	case errors.As(err, &e):
+		reason = e.Message
+	case errors.Is(err, errPanic):
+		code, reason = CloseInternal, "internal error"
+	}
+	c.ctx.log.Info().Err(err).Msg("connection rejected by OnConnect")
+	c.closeWith(code, reason)
+	return err
+}
+
+// readEnded logs why the read loop ended when the client broke a limit.
+func (c *conn) readEnded(err error) {
 	switch {
 	case errors.Is(err, websocket.ErrMessageTooBig):
 		c.ctx.log.Info().Int64("limit", c.limits.ReadLimit).Msg("frame over the read limit; closed with 1009")
 	case errors.Is(err, transport.ErrRateLimited):
 		c.ctx.log.Warn().Float64("perSecond", c.limits.MessagesPerSecond).Msg("rate limit exceeded; closing")
 	}
-	return err
+}
+
+// finish runs OnDisconnect and detaches the connection once it ended.
+func (c *conn) finish(reason error) {
+	if d, ok := c.mount.channel.(Disconnecter); ok {
+		c.safely("OnDisconnect", func() error { d.OnDisconnect(c.ctx, reason); return nil })
+	}
+	c.app.hub.Detach(c.hc)
+	c.disarmExpiry()
+	c.t.Teardown()
+	c.ctx.log.Debug().AnErr("reason", reason).Msg("disconnected")
 }
 
 // Handle decodes one frame and runs OnMessage; every failure becomes an
