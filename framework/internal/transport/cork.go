@@ -42,12 +42,23 @@ func (c *corkConn) Write(p []byte) (int, error) {
 	if c.err != nil {
 		return 0, c.err
 	}
-	b := append(*c.buf, p...)
-	if len(b) >= corkLimit {
-		_, c.err = c.Conn.Write(b)
-		b = b[:0]
+	b := *c.buf
+	if len(b)+len(p) < corkLimit {
+		*c.buf = append(b, p...)
+		return len(p), nil
 	}
-	*c.buf = b
+	// The limit is reached: what was held back and p go to the socket now,
+	// p from where it is. Copying it would grow the pooled buffer to the
+	// size of the largest frame (a welcome carrying a roster of thousands
+	// is a megabyte) and leave that much garbage per connection in a join
+	// storm. net.Buffers makes it one writev on a TCP socket.
+	if len(b) == 0 {
+		_, c.err = c.Conn.Write(p)
+	} else {
+		bufs := net.Buffers{b, p}
+		_, c.err = bufs.WriteTo(c.Conn)
+	}
+	*c.buf = b[:0]
 	return len(p), c.err
 }
 

@@ -68,6 +68,58 @@ func TestCorkFlushesAtLimit(t *testing.T) {
 	is.True(len(under.writes) >= 2) // flushed on the way
 }
 
+func TestCorkWritesBigFramesWithoutCopy(t *testing.T) {
+	is := is.New(t)
+	under := &recordingConn{}
+	c := &corkConn{Conn: under}
+	c.cork()
+	_, _ = c.Write([]byte("ab"))
+	big := bytes.Repeat([]byte("x"), 10*corkLimit)
+	n, err := c.Write(big)
+	is.NoErr(err)
+	is.Equal(n, len(big))
+	is.True(cap(*c.buf) <= corkLimit) // the pooled buffer did not grow to the frame's size
+	_, _ = c.Write([]byte("c"))
+	is.NoErr(c.uncork())
+	got := bytes.Join(under.writes, nil)
+	is.Equal(len(got), 2+len(big)+1)
+	is.Equal(string(got[:2]), "ab") // order kept: held bytes, the big frame, then the rest
+	is.True(bytes.Equal(got[2:2+len(big)], big))
+	is.Equal(string(got[len(got)-1:]), "c")
+}
+
+func TestCorkWritevOnTCP(t *testing.T) {
+	is := is.New(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	is.NoErr(err)
+	defer ln.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		s, err := ln.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer s.Close()
+		var all bytes.Buffer
+		_, _ = all.ReadFrom(s)
+		got <- all.Bytes()
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	is.NoErr(err)
+	c := &corkConn{Conn: nc}
+	c.cork()
+	_, _ = c.Write([]byte("head"))
+	big := bytes.Repeat([]byte("y"), 3*corkLimit)
+	_, err = c.Write(big)
+	is.NoErr(err)
+	is.NoErr(c.uncork())
+	is.NoErr(nc.Close())
+	b := <-got
+	is.Equal(len(b), 4+len(big))
+	is.Equal(string(b[:4]), "head")
+}
+
 func TestCorkReportsWriteErrors(t *testing.T) {
 	is := is.New(t)
 	boom := errors.New("boom")
