@@ -63,8 +63,8 @@ type mount struct {
 	presenceBatch  time.Duration // interval of presence.diff batches; < 0: none
 	presenceCount  time.Duration // > 0: count-only presence, at most once per this
 	feed           *presenceFeed
-	override       *Limits
-	limits         Limits
+	override       *Limits // WithChannelLimits
+	limits         Limits  // the app's limits with override applied; what its connections get
 	stats          nsCounters
 }
 
@@ -181,6 +181,7 @@ func (a *App) Channel(ns string, ch Channel, opts ...ChannelOption) {
 	for _, o := range opts {
 		o(m)
 	}
+	m.limits = a.limits.merge(m.override) // once, not per connection
 	a.mountMu.Lock()
 	if _, dup := a.mounts[ns]; dup {
 		a.mountMu.Unlock()

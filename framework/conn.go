@@ -66,7 +66,7 @@ func (a *App) serveChannel(w http.ResponseWriter, r *http.Request, m *mount) {
 		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	limits := a.limits.merge(m.override)
+	limits := &m.limits
 	var user User
 	if m.auth != nil {
 		u, err := m.auth(r)
@@ -80,7 +80,7 @@ func (a *App) serveChannel(w http.ResponseWriter, r *http.Request, m *mount) {
 			return
 		}
 	}
-	c := &conn{app: a, mount: m, limits: &limits, ip: clientIP(r), userID: user.ID}
+	c := &conn{app: a, mount: m, limits: limits, ip: clientIP(r), userID: user.ID}
 	if err := a.track(c); err != nil {
 		status := http.StatusTooManyRequests
 		if errors.Is(err, errShuttingDown) {
