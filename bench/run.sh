@@ -25,7 +25,8 @@
 #                                             also mega-before with BEFORE)
 #   STORM_SIZES="5000 10000"                  storm: clients connecting at once to the generated app
 #   STORM="raw-reader crud"                   storm: servers (crud: sample/crud, the generated app;
-#                                             crud-before: CRUD_BEFORE=path/to/an older crud binary;
+#                                             crud-before: CRUD_BEFORE=path/to/an older crud binary
+#                                             (CRUD_BEFORE_UNLIMITED=0 for one built before ADR 0010);
 #                                             CRUD=path/to/crud: use that binary instead of building it,
 #                                             CRUD_YAML=its mega.yaml, default sample/crud/mega.yaml)
 #   STORM_AWAIT=3m                            storm: how long at most to wait for every welcome
@@ -116,7 +117,11 @@ start() {
                 # off (every client comes from 127.0.0.1) and logs at warn.
                 sed -e 's/^server: .*/server: { addr: "127.0.0.1:8090", shutdownTimeout: 10s }/' \
                     -e 's/^logger: .*/logger: { level: warn, format: console }/' "${CRUD_YAML:-sample/crud/mega.yaml}" >"$OUT/crud.yaml"
-                printf 'websocket:\n  maxConnectionsPerIP: -1\n' >>"$OUT/crud.yaml"
+                # Unlimited is -1 since ADR 0010; a crud-before built earlier
+                # spells it 0 (CRUD_BEFORE_UNLIMITED=0).
+                local unlimited=-1
+                [ "$label" = crud-before ] && unlimited=${CRUD_BEFORE_UNLIMITED:--1}
+                printf 'websocket:\n  maxConnectionsPerIP: %s\n' "$unlimited" >>"$OUT/crud.yaml"
                 DATABASE_URL="file:$OUT/crud-data/app.db" "$crud" --config "$OUT/crud.yaml" >>"$log" 2>&1 & PID=$!
                 URL='ws://127.0.0.1:8090/ws/chat?name=u{i}' PROTO=mega STATS=http://127.0.0.1:8090/readyz ;;
     centrifuge) "$BIN/centrifuge-bench" --addr 127.0.0.1:9002 >>"$log" 2>&1 & PID=$!
