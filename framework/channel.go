@@ -9,6 +9,10 @@ package mega
 // text as reason when it is an *Error or *CloseError. OnMessage returning an
 // error sends the client an error frame carrying the message's ref; the
 // connection stays open.
+//
+// A channel that wraps another to add behaviour may define
+// Unwrap() Channel returning the wrapped one; `mega routes` then lists the
+// message types of the wrapped channel's Router.
 type Channel interface {
 	OnConnect(ctx *Ctx) error
 	OnMessage(ctx *Ctx, msg Message) error

@@ -164,7 +164,7 @@ func (m *mount) routes(prefix string) routesChannel {
 	for _, typ := range slices.Sorted(maps.Keys(m.system)) {
 		out.Types = append(out.Types, routesType{Type: typ, By: byFramework})
 	}
-	r, ok := m.channel.(routed)
+	r, ok := routerOf(m.channel)
 	if !ok {
 		out.CustomOnMessage = true
 		return out
@@ -184,6 +184,25 @@ func (m *mount) routes(prefix string) routesChannel {
 type routed interface{ messageTypes() []string }
 
 var _ routed = (*Router)(nil)
+
+// routerOf finds the Router behind ch, looking through wrappers that
+// define Unwrap() Channel (a channel wrapped to add behaviour, as the
+// sessions of `mega generate auth` wrap the chat).
+func routerOf(ch Channel) (routed, bool) {
+	for range 16 { // wrappers of wrappers, but never a cycle forever
+		if r, ok := ch.(routed); ok {
+			return r, true
+		}
+		u, ok := ch.(interface{ Unwrap() Channel })
+		if !ok {
+			return nil, false
+		}
+		if ch = u.Unwrap(); ch == nil {
+			return nil, false
+		}
+	}
+	return nil, false
+}
 
 // allMethods are the methods chi registers for a route that takes any
 // method, in the order routes prints methods.

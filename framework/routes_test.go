@@ -209,6 +209,30 @@ func TestRoutesJSON(t *testing.T) {
 	is.True(strings.Contains(out, `"customOnMessage": true`)) // the JSON keys tools read
 }
 
+// wrapped adds behaviour to a channel and says what it wraps.
+type wrapped struct{ mega.Channel }
+
+func (w wrapped) Unwrap() mega.Channel { return w.Channel }
+
+// opaque wraps a channel without saying so.
+type opaque struct{ mega.Channel }
+
+func TestRoutesSeeThroughUnwrap(t *testing.T) {
+	is := is.New(t)
+	app := func(env *mega.Env) (*mega.App, error) {
+		app := env.NewApp()
+		chat := &routedChat{}
+		mega.HandleMessage(&chat.Router, "chat.send", func(*mega.Ctx, mega.Message) error { return nil })
+		app.Channel("/ws/a", wrapped{wrapped{chat}}) // a wrapper of a wrapper
+		app.Channel("/ws/b", opaque{chat})
+		return app, nil
+	}
+	out, err := runRoutes(t, mega.Apps{"main": app}, "routes", "--config", routesConfig(t, "apps: [main]\n"))
+	is.NoErr(err)
+	is.True(strings.Contains(out, "main  /ws/a    chat.send  router\n"))           // seen through Unwrap
+	is.True(strings.Contains(out, "main  /ws/b    *          custom OnMessage\n")) // no Unwrap: opaque
+}
+
 func TestRoutesRefusesBadArguments(t *testing.T) {
 	path := routesConfig(t, "apps: [main]\n")
 	failing := func(*mega.Env) (*mega.App, error) { return nil, errors.New("no database") }
