@@ -17,6 +17,7 @@ import (
 	mega "github.com/megaframework/mega/framework"
 	"github.com/megaframework/mega/framework/megatest"
 	"github.com/megaframework/mega/framework/natstest"
+	"github.com/megaframework/mega/internal/testkit"
 )
 
 // TestStopDrainsThenClosesWithARetryHint runs a process as mega.Main does
@@ -25,7 +26,7 @@ import (
 // Run returns within server.shutdownTimeout.
 func TestStopDrainsThenClosesWithARetryHint(t *testing.T) {
 	is := is.New(t)
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	path := filepath.Join(t.TempDir(), "mega.yaml")
 	is.NoErr(os.WriteFile(path, []byte(fmt.Sprintf(`
 server: { addr: "127.0.0.1:%d", shutdownTimeout: 5s, drainDelay: 1s, reconnectWindow: 3s }
@@ -88,7 +89,7 @@ logger: { level: error }
 // Main does on SIGINT) closes at once instead of draining for drainDelay.
 func TestCtrlCStopsWithoutADrain(t *testing.T) {
 	is := is.New(t)
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	path := filepath.Join(t.TempDir(), "mega.yaml")
 	is.NoErr(os.WriteFile(path, []byte(fmt.Sprintf(`
 server: { addr: "127.0.0.1:%d", shutdownTimeout: 20s, drainDelay: 10s }

@@ -84,16 +84,11 @@ func bootLogged(t *testing.T, yaml string) (*Instance, *logLines) {
 // waitLog waits until a line with want's fields is logged.
 func waitLog(t *testing.T, logs *logLines, want map[string]any) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if got := logs.find(want); len(got) > 0 {
-			return got[0]
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no log line with %v in:\n%s", want, logs.String())
-		}
-		time.Sleep(10 * time.Millisecond)
+	var got []map[string]any
+	if _, ok := testkit.Poll(5*time.Second, func() bool { got = logs.find(want); return len(got) > 0 }); !ok {
+		t.Fatalf("no log line with %v in:\n%s", want, logs.String())
 	}
+	return got[0]
 }
 
 // dialWS opens a WebSocket with extra headers and returns the HTTP status.

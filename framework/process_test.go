@@ -35,13 +35,6 @@ func buildChatApp(t *testing.T) string {
 	return bin
 }
 
-// freePort returns a TCP port nothing listens on right now (it is short
-// for testkit.FreePort, which drain_test.go and storm_test.go call too).
-func freePort(t *testing.T) int {
-	t.Helper()
-	return testkit.FreePort(t)
-}
-
 // startAppProcess runs bin with a mega.yaml whose bus is natsURL and waits
 // until /readyz answers.
 func startAppProcess(t *testing.T, bin, natsURL, ttl string) *appProcess {
@@ -55,7 +48,7 @@ wsCluster: { bus: main, roster: { driver: nats, ttl: %s } }
 	if err := os.WriteFile(filepath.Join(dir, "mega.yaml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	cmd := exec.Command(bin, "--config", filepath.Join(dir, "mega.yaml"))
 	cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port))
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr

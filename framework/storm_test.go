@@ -14,6 +14,7 @@ import (
 
 	mega "github.com/megaframework/mega/framework"
 	"github.com/megaframework/mega/framework/config"
+	"github.com/megaframework/mega/internal/testkit"
 )
 
 // stormClient is a bare client: dial, read the welcome, then read until
@@ -117,7 +118,7 @@ func TestReconnectStorm(t *testing.T) {
 	if raceEnabled {
 		n = 1000
 	}
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	boot := func() *mega.Instance {
 		cfg, err := config.Parse([]byte(fmt.Sprintf(`
 server: { addr: "127.0.0.1:%d", shutdownTimeout: 20s }

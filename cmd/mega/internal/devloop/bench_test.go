@@ -57,7 +57,7 @@ func benchSaveToServing(b *testing.B, dir string) {
 	serving := func(v string, timeout time.Duration) {
 		b.Helper()
 		d.waitOutput(b, "] "+v+"\n", timeout)
-		waitFor(b, timeout, "/readyz", func() bool { return fetch(portURL(d.port, "/readyz")) != "" })
+		testkit.WaitFor(b, timeout, "/readyz", func() bool { return fetch(portURL(d.port, "/readyz")) != "" })
 	}
 	serving("devbench v1", firstBuild)
 
@@ -121,7 +121,7 @@ func median(ds []time.Duration) time.Duration {
 func startDevB(b *testing.B, dir string) *devRun {
 	b.Helper()
 	out := &testkit.Buffer{}
-	port := freePorts(b, 1)
+	port := testkit.FreePorts(b, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

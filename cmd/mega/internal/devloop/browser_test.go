@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/megaframework/mega/internal/testkit"
 )
 
 // findChromium returns the browser to drive: $MEGA_CHROMIUM, else the
@@ -59,7 +60,7 @@ func TestLiveReloadInBrowser(t *testing.T) {
 	}
 	page := func(what, js string) {
 		t.Helper()
-		waitFor(t, 30*time.Second, what, func() bool {
+		testkit.WaitFor(t, 30*time.Second, what, func() bool {
 			ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
 			return err == nil && ok
 		})

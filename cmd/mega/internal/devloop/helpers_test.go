@@ -20,8 +20,6 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
-
-	"github.com/megaframework/mega/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -134,22 +132,6 @@ func (f *fakeBuild) build(out string) func(ctx context.Context) buildResult {
 		}
 		return buildResult{ok: true, took: time.Since(start)}
 	}
-}
-
-// waitFor is testkit.WaitFor: it fails the test unless cond holds within
-// timeout.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	testkit.WaitFor(t, timeout, what, cond)
-}
-
-// freePorts returns the first of n consecutive ports that are free right
-// now, below Linux's ephemeral range (testkit.FreePorts), so a server
-// listening on port 0 (the embedded NATS, other tests) cannot be handed
-// one of them between this check and the test's use.
-func freePorts(t testing.TB, n int) int {
-	t.Helper()
-	return testkit.FreePorts(t, n)
 }
 
 var noKeepAlive = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}

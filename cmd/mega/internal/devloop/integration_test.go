@@ -170,7 +170,7 @@ func startDev(t *testing.T, opts Options) *devRun {
 func startDevIn(t *testing.T, dir string, opts Options) *devRun {
 	t.Helper()
 	out := &testkit.Buffer{}
-	port := freePorts(t, max(opts.Instances, 1))
+	port := testkit.FreePorts(t, max(opts.Instances, 1))
 	opts.Dir, opts.Port, opts.Out = dir, port, out
 	if opts.Delay == 0 {
 		opts.Delay = 50 * time.Millisecond
@@ -216,14 +216,14 @@ func (d *devRun) edit(t testing.TB, rel string, fn func(string) string) {
 
 func (d *devRun) waitVersion(t testing.TB, port int, v string, timeout time.Duration) {
 	t.Helper()
-	waitFor(t, timeout, "version "+v+" on port "+strconv.Itoa(port), func() bool {
+	testkit.WaitFor(t, timeout, "version "+v+" on port "+strconv.Itoa(port), func() bool {
 		return fetch(portURL(port, "/version")) == v
 	})
 }
 
 func (d *devRun) waitOutput(t testing.TB, s string, timeout time.Duration) {
 	t.Helper()
-	waitFor(t, timeout, "output "+strconv.Quote(s), func() bool { return strings.Contains(d.out.String(), s) })
+	testkit.WaitFor(t, timeout, "output "+strconv.Quote(s), func() bool { return strings.Contains(d.out.String(), s) })
 }
 
 // natsPort is the port of the NATS server mega dev hosts, from its banner.
@@ -395,7 +395,7 @@ func TestDevLoopTwoInstancesShareTheBus(t *testing.T) {
 		t.Helper()
 		for _, p := range []int{a, b} {
 			d.waitOutput(t, "[app:"+strconv.Itoa(p)+"] devmark "+v+"\n", timeout)
-			waitFor(t, 10*time.Second, "/readyz on "+strconv.Itoa(p), func() bool { return fetch(portURL(p, "/readyz")) != "" })
+			testkit.WaitFor(t, 10*time.Second, "/readyz on "+strconv.Itoa(p), func() bool { return fetch(portURL(p, "/readyz")) != "" })
 		}
 	}
 	running("v1", firstBuild)
@@ -450,7 +450,7 @@ func chatCrosses(t *testing.T, from, to int) {
 	defer bob.Close(websocket.StatusNormalClosure, "")
 
 	// Wait until ann's instance sees bob in the cluster roster.
-	waitFor(t, 20*time.Second, "bob in ann's roster", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "bob in ann's roster", func() bool {
 		ref := strconv.FormatInt(time.Now().UnixNano(), 36)
 		if err := wsjson.Write(ctx, ann, map[string]any{"type": "roster.get", "ref": ref}); err != nil {
 			t.Fatal(err)
@@ -499,7 +499,7 @@ func startMegaCLI(t *testing.T) (cmd *exec.Cmd, exited chan error, d *devRun, ap
 		t.Fatalf("build mega: %v\n%s", err, out)
 	}
 	dir := copyFixture(t)
-	port := freePorts(t, 2)
+	port := testkit.FreePorts(t, 2)
 	out := &testkit.Buffer{}
 	cmd = exec.Command(bin, "dev", "--instances", "2", "--port", strconv.Itoa(port), "--dir", dir)
 	cmd.Env = setEnv(os.Environ(), "NATS_URL", "")
@@ -517,10 +517,10 @@ func startMegaCLI(t *testing.T) (cmd *exec.Cmd, exited chan error, d *devRun, ap
 		}
 	})
 	for _, p := range []int{port, port + 1} {
-		waitFor(t, firstBuild, "v1 on port "+strconv.Itoa(p), func() bool { return fetch(portURL(p, "/version")) == "v1" })
+		testkit.WaitFor(t, firstBuild, "v1 on port "+strconv.Itoa(p), func() bool { return fetch(portURL(p, "/version")) == "v1" })
 	}
 	// The instances: mega's children, each leading its own process group.
-	waitFor(t, 10*time.Second, "two app processes", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "two app processes", func() bool {
 		apps = childrenOf(t, cmd.Process.Pid)
 		return len(apps) == 2
 	})
@@ -577,7 +577,7 @@ func TestKilledSupervisorLeavesNoApps(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-exited
-	waitFor(t, 20*time.Second, "the orphaned apps to stop", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "the orphaned apps to stop", func() bool {
 		for _, pid := range apps {
 			if !gone(pid) {
 				return false

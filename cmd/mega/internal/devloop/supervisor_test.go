@@ -36,7 +36,7 @@ func startLoop(t *testing.T, opts Options, fb *fakeBuild) *loopRun {
 	out := &testkit.Buffer{}
 	opts.Dir, opts.Out = dir, out
 	if opts.Port == 0 {
-		opts.Port = freePorts(t, max(opts.Instances, 1))
+		opts.Port = testkit.FreePorts(t, max(opts.Instances, 1))
 	}
 	if opts.Grace == 0 {
 		opts.Grace = 2 * time.Second
@@ -97,14 +97,14 @@ func (r *loopRun) change(t *testing.T, paths ...string) {
 
 func (r *loopRun) waitVersion(t *testing.T, port int, v string) {
 	t.Helper()
-	waitFor(t, 10*time.Second, "version "+v+" on port "+strconv.Itoa(port), func() bool {
+	testkit.WaitFor(t, 10*time.Second, "version "+v+" on port "+strconv.Itoa(port), func() bool {
 		return fetch(portURL(port, "/version")) == v
 	})
 }
 
 func (r *loopRun) waitOutput(t *testing.T, s string) {
 	t.Helper()
-	waitFor(t, 10*time.Second, "output "+strconv.Quote(s), func() bool { return strings.Contains(r.out.String(), s) })
+	testkit.WaitFor(t, 10*time.Second, "output "+strconv.Quote(s), func() bool { return strings.Contains(r.out.String(), s) })
 }
 
 func pidOn(t *testing.T, port int) int {
@@ -121,7 +121,7 @@ func pidOn(t *testing.T, port int) int {
 // listener on the ports.
 func assertAllGone(t *testing.T, pids []int, ports ...int) {
 	t.Helper()
-	waitFor(t, 5*time.Second, "no child processes", func() bool { return len(children(t)) == 0 })
+	testkit.WaitFor(t, 5*time.Second, "no child processes", func() bool { return len(children(t)) == 0 })
 	for _, pid := range pids {
 		if !gone(pid) {
 			st, ppid := procState(pid)
@@ -206,10 +206,10 @@ func TestLoopNewerChangeCancelsBuild(t *testing.T) {
 	gate := make(chan struct{})
 	fb.set(func(f *fakeBuild) { f.gate, f.version = gate, "v2" })
 	r.change(t, "a.go")
-	waitFor(t, 5*time.Second, "the build of a.go to start", func() bool { started, _ := fb.counts(); return started == 2 })
+	testkit.WaitFor(t, 5*time.Second, "the build of a.go to start", func() bool { started, _ := fb.counts(); return started == 2 })
 	fb.set(func(f *fakeBuild) { f.version = "v3" })
 	r.change(t, "b.go")
-	waitFor(t, 5*time.Second, "the first build canceled", func() bool { _, canceled := fb.counts(); return canceled == 1 })
+	testkit.WaitFor(t, 5*time.Second, "the first build canceled", func() bool { _, canceled := fb.counts(); return canceled == 1 })
 	close(gate)
 	r.waitVersion(t, r.port, "v3")
 	started, canceled := fb.counts()
@@ -279,7 +279,7 @@ func TestLoopConfigChangeRestartsWithoutBuild(t *testing.T) {
 	pid := pidOn(t, r.port)
 
 	r.change(t, "mega.yaml")
-	waitFor(t, 10*time.Second, "a new process", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "a new process", func() bool {
 		p, err := strconv.Atoi(fetch(portURL(r.port, "/pid")))
 		return err == nil && p != pid
 	})
@@ -308,7 +308,7 @@ func TestLoopReloadsStaticServedFromDisk(t *testing.T) {
 	fb.set(func(f *fakeBuild) { f.extraEnv = "FAKE_STATIC=" + static })
 	r.change(t, "main.go") // rebuild with FAKE_STATIC set
 	r.waitOutput(t, "after the save")
-	waitFor(t, 5*time.Second, "the app's static dirs", func() bool { return fetch(portURL(r.port, "/_mega/dev/info")) != "" })
+	testkit.WaitFor(t, 5*time.Second, "the app's static dirs", func() bool { return fetch(portURL(r.port, "/_mega/dev/info")) != "" })
 
 	nc, err := nats.Connect(r.s.natsURL)
 	is.NoErr(err)
@@ -327,5 +327,5 @@ func TestLoopReloadsStaticServedFromDisk(t *testing.T) {
 
 	// An asset outside the served directories may be embedded: rebuild.
 	r.change(t, "apps/main/templates/page.tmpl")
-	waitFor(t, 5*time.Second, "a build", func() bool { n, _ := fb.counts(); return n == started+1 })
+	testkit.WaitFor(t, 5*time.Second, "a build", func() bool { n, _ := fb.counts(); return n == started+1 })
 }
