@@ -168,14 +168,14 @@ func TestGenerateResourceNeedsTheAPIRouter(t *testing.T) {
 	root := newApp(t)
 	appGo := filepath.Join(root, "apps/main/app.go")
 	src := readFile(t, root, "apps/main/app.go")
-	old := strings.Replace(src, "api := chi.NewRouter()", "", 1) // an app made before package rest
+	old := strings.Replace(src, "api := rest.Router()", "", 1) // an app made before package rest
 	is.True(old != src)
 	is.NoErr(os.WriteFile(appGo, []byte(old), 0o644))
 
 	_, err := generator.Resource(generator.ResourceOptions{Dir: root, Name: "posts", Fields: mustFields(t, "title:string")})
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "apps/main/app.go has no api router"))
-	is.True(strings.Contains(err.Error(), "api.NotFound(rest.NotFound)")) // the lines to add
+	is.True(strings.Contains(err.Error(), "api := rest.Router()")) // the lines to add
 }
 
 func TestGenerateLiveFindsMountedNamespaces(t *testing.T) {

@@ -194,8 +194,8 @@ func (a *app) checkAPIRouter() error {
 		return nil
 	}
 	return fmt.Errorf("%s has no api router for resources to mount on (the app was made before package rest); "+
-		"add these lines to New, above the %q line, importing github.com/go-chi/chi/v5 and github.com/megaframework/mega/framework/rest:\n"+
-		"\tapi := chi.NewRouter()\n\tapi.NotFound(rest.NotFound)\n\tapi.MethodNotAllowed(rest.MethodNotAllowed)\n\tr.Mount(\"/api\", api)", appGo, Marker)
+		"add these lines to New, above the %q line, importing github.com/megaframework/mega/framework/rest:\n"+
+		"\tapi := rest.Router()\n\tr.Mount(\"/api\", api)", appGo, Marker)
 }
 
 // namespacePattern is what --live accepts: a path like /ws/chat.

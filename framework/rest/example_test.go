@@ -16,9 +16,7 @@ import (
 // field readers, and every answer, unknown paths and methods included, is
 // JSON in one shape.
 func Example() {
-	api := chi.NewRouter()
-	api.NotFound(rest.NotFound)
-	api.MethodNotAllowed(rest.MethodNotAllowed)
+	api := rest.Router()
 	api.Post("/rooms", func(w http.ResponseWriter, r *http.Request) {
 		f, ok := rest.Decode(w, r) // 400 or 413 answered
 		if !ok {

@@ -11,12 +11,10 @@
 // 404 not_found, a method a route does not serve 405 method_not_allowed and
 // a failure of the server 500 internal, with its details logged, not sent.
 //
-// NotFound and MethodNotAllowed are http.HandlerFuncs for a chi router, so
-// every answer under an API's prefix is JSON, the unknown ones included:
+// Router returns a chi router whose every answer is JSON in that shape, the
+// unknown paths and methods included; mount it where the API lives:
 //
-//	api := chi.NewRouter()
-//	api.NotFound(rest.NotFound)
-//	api.MethodNotAllowed(rest.MethodNotAllowed)
+//	api := rest.Router()
 //	r.Mount("/api", api)
 //
 // The package is named for what it serves, so call sites read as
@@ -78,11 +76,52 @@ func NotFound(w http.ResponseWriter, r *http.Request) {
 	Error(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("nothing at %s", r.URL.Path), nil)
 }
 
-// MethodNotAllowed answers 405 for a method the route of the path does not
-// serve. Set it as a router's MethodNotAllowed handler.
-func MethodNotAllowed(w http.ResponseWriter, r *http.Request) {
-	Error(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, fmt.Sprintf("%s is not allowed at %s", r.Method, r.URL.Path), nil)
+// Router returns a new chi router for a JSON API: an unknown path answers
+// 404 not_found (NotFound) and a method the path's route does not serve
+// 405 method_not_allowed, in the one error shape. The 405 keeps the Allow
+// header chi's router computes, listing the methods the route serves, as
+// HTTP requires.
+func Router() *chi.Mux {
+	r := chi.NewRouter()
+	r.NotFound(NotFound)
+	r.Use(jsonMethodNotAllowed)
+	return r
 }
+
+// jsonMethodNotAllowed answers chi's own 405 (which sets Allow, then an
+// empty body) with the JSON error instead. A handler's 405 that already
+// says what it is (a Content-Type) passes as it is.
+func jsonMethodNotAllowed(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(&methodNotAllowedWriter{ResponseWriter: w, r: r}, r)
+	})
+}
+
+// methodNotAllowedWriter turns a bare 405 into the JSON error.
+type methodNotAllowedWriter struct {
+	http.ResponseWriter
+	r        *http.Request
+	answered bool // the JSON 405 was written: drop what the router writes
+}
+
+func (w *methodNotAllowedWriter) WriteHeader(code int) {
+	if code == http.StatusMethodNotAllowed && w.Header().Get("Content-Type") == "" {
+		w.answered = true
+		Error(w.ResponseWriter, code, CodeMethodNotAllowed, fmt.Sprintf("%s is not allowed at %s", w.r.Method, w.r.URL.Path), nil)
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *methodNotAllowedWriter) Write(b []byte) (int, error) {
+	if w.answered {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *methodNotAllowedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // InternalError logs err with the request's method and path and answers
 // 500 without its details.

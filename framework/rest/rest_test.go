@@ -171,9 +171,7 @@ func TestUnreadableBody(t *testing.T) {
 }
 
 func TestRoutes(t *testing.T) {
-	api := chi.NewRouter()
-	api.NotFound(rest.NotFound)
-	api.MethodNotAllowed(rest.MethodNotAllowed)
+	api := rest.Router()
 	api.Route("/rooms", func(r chi.Router) {
 		r.Get("/", func(w http.ResponseWriter, r *http.Request) { rest.JSON(w, http.StatusOK, []string{}) })
 		r.Get("/{id}", func(w http.ResponseWriter, r *http.Request) {
@@ -212,6 +210,32 @@ func TestRoutes(t *testing.T) {
 			is.Equal(a.err.Message, tc.message)
 		})
 	}
+
+	t.Run("AllowHeader", func(t *testing.T) {
+		for _, tc := range []struct{ path, allow string }{
+			{"/api/rooms", "GET"},
+			{"/api/rooms/7", "GET"},
+		} {
+			is := is.New(t)
+			w := httptest.NewRecorder()
+			root.ServeHTTP(w, httptest.NewRequest(http.MethodPatch, tc.path, nil))
+			is.Equal(w.Code, http.StatusMethodNotAllowed)
+			is.Equal(w.Header().Values("Allow"), []string{tc.allow}) // HTTP: a 405 lists what is allowed
+			is.True(strings.Contains(w.Body.String(), `"code":"method_not_allowed"`))
+		}
+	})
+
+	t.Run("HandlersOwn405", func(t *testing.T) {
+		is := is.New(t)
+		api := rest.Router()
+		api.Post("/vote", func(w http.ResponseWriter, r *http.Request) {
+			rest.Error(w, http.StatusMethodNotAllowed, "closed", "voting has ended", nil)
+		})
+		w := httptest.NewRecorder()
+		api.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/vote", nil))
+		is.Equal(w.Code, http.StatusMethodNotAllowed)
+		is.True(strings.Contains(w.Body.String(), `"code":"closed"`)) // passed as it is
+	})
 
 	t.Run("OutsideTheAPI", func(t *testing.T) {
 		is := is.New(t)

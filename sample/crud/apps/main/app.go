@@ -3,7 +3,6 @@
 package mainapp
 
 import (
-	"github.com/go-chi/chi/v5"
 	mega "github.com/megaframework/mega/framework"
 	"github.com/megaframework/mega/framework/rest"
 	_ "modernc.org/sqlite" // the "sqlite" driver of services.databases
@@ -20,10 +19,8 @@ func New(env *mega.Env) (*mega.App, error) {
 	r := app.Router()
 	mountPage(r)
 	// The REST resources' router: every answer under /api is JSON in one
-	// shape, an unknown path (404) or method (405) included.
-	api := chi.NewRouter()
-	api.NotFound(rest.NotFound)
-	api.MethodNotAllowed(rest.MethodNotAllowed)
+	// shape, an unknown path (404) or method (405, with Allow) included.
+	api := rest.Router()
 	r.Mount("/api", api)
 	// The chat keeps each room's recent messages (mega.DefaultHistory: the
 	// last 100 for 10 minutes) in NATS JetStream, so a page shows them on

@@ -65,6 +65,16 @@ func TestUnknownRoutes(t *testing.T) {
 			is.Equal(e.Code, tc.code)
 		})
 	}
+	t.Run("a 405 lists the allowed methods", func(t *testing.T) {
+		is := is.New(t)
+		req, err := http.NewRequest(http.MethodPatch, srv.URL+"/api/rooms/1", nil)
+		is.NoErr(err)
+		res, err := http.DefaultClient.Do(req)
+		is.NoErr(err)
+		defer res.Body.Close()
+		is.Equal(res.StatusCode, http.StatusMethodNotAllowed)
+		is.Equal(res.Header.Values("Allow"), []string{"GET", "PUT", "DELETE"})
+	})
 	t.Run("unknown page", func(t *testing.T) {
 		is := is.New(t)
 		res, err := http.Get(srv.URL + "/nope")
