@@ -34,7 +34,7 @@ const JWTModule = "github.com/golang-jwt/jwt/v5 v5.3.1"
 // app made by mega new: the files of templates/auth (with their tests and
 // static/auth.js), and these edits of the app's own files:
 //
-//   - app.go: mountAuth right after the app is made, and one app.Use line
+//   - app.go: mountAuth right after the api router is mounted, and one app.Use line
 //     that installs auth's middlewares on the whole app (security headers,
 //     CSRF, the session or token loaded into the request's context, and
 //     401 for a change under /api/ or a WebSocket upgrade without a user),
@@ -123,27 +123,30 @@ func editError(path, what, byHand string) error {
 }
 
 // authKey is in app.go once auth is mounted: running Auth again does not
-// mount it twice.
-const authKey = "mountAuth(app, db)"
+// mount it twice (apps wired before the api router say mountAuth(app, db)).
+const authKey = "mountAuth("
+
+// authMount is the call that mounts auth on the app's api router.
+const authMount = "mountAuth(app, api, db)"
 
 // authUse installs auth's middlewares on the whole app (see authn.go).
 const authUse = "app.Use(auth.secureHeaders, auth.crossOrigin, auth.loadUser, auth.requireUser)"
 
-// newAppLine is where the app is made in app.go; mountAuth goes right
-// after it.
-var newAppLine = regexp.MustCompile(`(?m)^([ \t]*)app := env\.NewApp\([^\n]*\)\n`)
+// apiMountLine is where app.go mounts its api router (rest.Router) at /api;
+// mountAuth goes right after it, where app, api and db are in scope.
+var apiMountLine = regexp.MustCompile(`(?m)^([ \t]*)r\.Mount\("/api", api\)\n`)
 
 // wireAuth returns app.go with auth wired in (see Auth).
 func wireAuth(path string, src []byte) ([]byte, error) {
 	out := src
 	if !bytes.Contains(src, []byte(authKey)) {
-		loc := newAppLine.FindSubmatchIndex(src)
+		loc := apiMountLine.FindSubmatchIndex(src)
 		if loc == nil {
-			return nil, editError(path, "no line `app := env.NewApp()` to mount auth after",
-				"\tauth, err := mountAuth(app, db)\n\tif err != nil {\n\t\treturn nil, err\n\t}\n\t"+authUse+"\n")
+			return nil, editError(path, "no line `r.Mount(\"/api\", api)` to mount auth after (an app made before package rest has none)",
+				"\tapi := rest.Router()\n\tr.Mount(\"/api\", api)\n\tauth, err := "+authMount+"\n\tif err != nil {\n\t\treturn nil, err\n\t}\n\t"+authUse+"\n")
 		}
 		indent := string(src[loc[2]:loc[3]])
-		mount := indent + "auth, err := " + authKey + "\n" +
+		mount := indent + "auth, err := " + authMount + "\n" +
 			indent + "if err != nil {\n" + indent + "\treturn nil, err\n" + indent + "}\n" +
 			indent + authUse + "\n"
 		out = slices.Concat(src[:loc[1]], []byte(mount), src[loc[1]:])

@@ -61,7 +61,7 @@ func TestAuthEdits(t *testing.T) {
 	is.True(!edited) // resources are guarded by the app-wide middleware, not one by one
 
 	app := string(plan.File("apps/main/app.go"))
-	is.True(strings.Contains(app, "auth, err := mountAuth(app, db)"))
+	is.True(strings.Contains(app, "auth, err := mountAuth(app, api, db)"))
 	is.Equal(strings.Count(app, "app.Use("), 1) // one line installs auth on the whole app
 	is.True(strings.Contains(app, "app.Use(auth.secureHeaders, auth.crossOrigin, auth.loadUser, auth.requireUser)"))
 	is.True(strings.Contains(app, `app.Channel("/ws/chat", auth.track(newChat()), mega.WithAuth(auth.channel(chatAuth)), mega.WithTokenRefresh(auth.refresh), mega.WithAuthorize(auth.mayEnter),`))
@@ -100,11 +100,11 @@ func TestAuthRefusesAppsItCannotEdit(t *testing.T) {
 	root := newApp(t)
 	appGo := filepath.Join(root, "apps", "main", "app.go")
 	src := readFile(t, root, "apps/main/app.go")
-	is.NoErr(os.WriteFile(appGo, []byte(strings.Replace(src, "app := env.NewApp()", "app := mega.NewApp(\"main\")", 1)), 0o644))
+	is.NoErr(os.WriteFile(appGo, []byte(strings.Replace(src, "r.Mount(\"/api\", api)", "r.Mount(\"/v1\", api)", 1)), 0o644))
 	_, err := generator.Auth(generator.AuthOptions{Dir: root})
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "nothing was written"))
-	is.True(strings.Contains(err.Error(), "mountAuth(app, db)")) // what to add by hand
+	is.True(strings.Contains(err.Error(), "mountAuth(app, api, db)")) // what to add by hand
 	is.True(strings.Contains(err.Error(), "app.Use(auth.secureHeaders"))
 	_, err = os.Stat(filepath.Join(root, "apps", "main", "authn.go"))
 	is.True(errors.Is(err, os.ErrNotExist))
