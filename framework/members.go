@@ -86,8 +86,9 @@ func (m Members) encodedLen() int {
 // which the process keeps as resident memory long after. Big welcomes are
 // therefore built a few at a time, one per CPU (building one never waits
 // on I/O, so that costs no throughput); a newcomer whose connection ends
-// while it waits gets the connection's error instead. Welcome fails with
-// ErrNotJoined before Join.
+// while it waits gets the connection's error instead. Once a storm of big
+// welcomes is over, the memory they took is given back to the system.
+// Welcome fails with ErrNotJoined before Join.
 func (p *Presence) Welcome() (json.RawMessage, error) {
 	self, ok := p.Self()
 	if !ok {
@@ -96,13 +97,16 @@ func (p *Presence) Welcome() (json.RawMessage, error) {
 	// Wait for the slot before taking the roster: a newcomer waiting with
 	// a snapshot in hand would keep that snapshot alive, one per newcomer.
 	hub, ns := p.c.conn.app.hub, p.c.conn.mount.ns
-	if hub.Count(ns) >= bigRoster {
-		if err := takeSlot(p.c.Context()); err != nil {
-			return nil, fmt.Errorf("welcome: %w", err)
-		}
-		defer releaseSlot()
+	if hub.Count(ns) < bigRoster {
+		return appendWelcome(nil, self, Members{list: hub.List(ns)}), nil
 	}
-	return appendWelcome(nil, self, Members{list: hub.List(ns)}), nil
+	if err := takeSlot(p.c.Context()); err != nil {
+		return nil, fmt.Errorf("welcome: %w", err)
+	}
+	b := appendWelcome(nil, self, Members{list: hub.List(ns)})
+	releaseSlot()
+	stormReclaim.add(len(b)) // see reclaim.go
+	return b, nil
 }
 
 // bigRoster is the roster size from which Welcome waits for a slot: below
