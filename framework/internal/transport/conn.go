@@ -218,11 +218,7 @@ func (c *Conn) Release() {
 	}
 	c.queue = append(c.queue, c.held...)
 	c.held = nil
-	if !c.writing {
-		c.writing = true
-		c.workers.Add(1)
-		go c.write()
-	}
+	c.startWriter()
 }
 
 func (c *Conn) enqueue(frame []byte, direct bool) bool {
@@ -252,13 +248,19 @@ func (c *Conn) enqueue(frame []byte, direct bool) bool {
 		return true
 	}
 	c.queue = append(c.queue, frame)
+	c.startWriter()
+	c.mu.Unlock()
+	return true
+}
+
+// startWriter starts the writer goroutine unless one is running; c.mu is
+// held.
+func (c *Conn) startWriter() {
 	if !c.writing {
 		c.writing = true
 		c.workers.Add(1)
 		go c.write()
 	}
-	c.mu.Unlock()
-	return true
 }
 
 // write is the writer goroutine: it drains the queue in batches and exits
@@ -442,11 +444,7 @@ func (c *Conn) Close(code int, reason string) {
 	}
 	c.closed = true
 	c.closeCode, c.closeReason = code, truncate(reason)
-	if !c.writing {
-		c.writing = true
-		c.workers.Add(1)
-		go c.write()
-	}
+	c.startWriter()
 }
 
 // closeSlow cuts a client that does not read: Owner.Cut runs at once (the
