@@ -2,7 +2,6 @@ package mega_test
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,28 +14,8 @@ import (
 
 	mega "github.com/megaframework/mega/framework"
 	"github.com/megaframework/mega/framework/megatest"
+	"github.com/megaframework/mega/internal/testkit"
 )
-
-func fetchClient(t *testing.T, method, url string, header http.Header) (*http.Response, string) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res, string(body)
-}
 
 func TestClientIsServedByEveryApp(t *testing.T) {
 	is := is.New(t)
@@ -44,7 +23,7 @@ func TestClientIsServedByEveryApp(t *testing.T) {
 	onDisk, err := os.ReadFile("client/client.js")
 	is.NoErr(err)
 
-	res, body := fetchClient(t, http.MethodGet, srv.URL+mega.ClientPath, nil)
+	res, body := testkit.Fetch(t, http.MethodGet, srv.URL+mega.ClientPath, nil)
 	is.Equal(res.StatusCode, http.StatusOK)
 	is.Equal(res.Header.Get("Content-Type"), "text/javascript; charset=utf-8") // a module script needs a JavaScript type
 	is.Equal(res.Header.Get("Cache-Control"), "no-cache")                      // revalidate on every load
@@ -55,24 +34,24 @@ func TestClientIsServedByEveryApp(t *testing.T) {
 	is.True(regexp.MustCompile(`^"[0-9a-f]{24}"$`).MatchString(etag)) // a strong ETag from the content
 
 	// A reload revalidates and gets 304 without a body.
-	res, body = fetchClient(t, http.MethodGet, srv.URL+mega.ClientPath, http.Header{"If-None-Match": {etag}})
+	res, body = testkit.Fetch(t, http.MethodGet, srv.URL+mega.ClientPath, http.Header{"If-None-Match": {etag}})
 	is.Equal(res.StatusCode, http.StatusNotModified)
 	is.Equal(body, "")
-	res, _ = fetchClient(t, http.MethodGet, srv.URL+mega.ClientPath, http.Header{"If-None-Match": {`"stale"`}})
+	res, _ = testkit.Fetch(t, http.MethodGet, srv.URL+mega.ClientPath, http.Header{"If-None-Match": {`"stale"`}})
 	is.Equal(res.StatusCode, http.StatusOK)
 
-	res, body = fetchClient(t, http.MethodHead, srv.URL+mega.ClientPath, nil)
+	res, body = testkit.Fetch(t, http.MethodHead, srv.URL+mega.ClientPath, nil)
 	is.Equal(res.StatusCode, http.StatusOK)
 	is.Equal(res.Header.Get("ETag"), etag)
 	is.Equal(body, "")
 
-	res, body = fetchClient(t, http.MethodGet, srv.URL+mega.ClientTypesPath, nil)
+	res, body = testkit.Fetch(t, http.MethodGet, srv.URL+mega.ClientTypesPath, nil)
 	is.Equal(res.StatusCode, http.StatusOK)
 	is.Equal(res.Header.Get("Content-Type"), "application/typescript; charset=utf-8")
 	is.True(strings.Contains(body, "export declare function connect("))
 	is.True(res.Header.Get("ETag") != etag)
 
-	res, _ = fetchClient(t, http.MethodPost, srv.URL+mega.ClientPath, nil)
+	res, _ = testkit.Fetch(t, http.MethodPost, srv.URL+mega.ClientPath, nil)
 	is.Equal(res.StatusCode, http.StatusMethodNotAllowed)
 }
 

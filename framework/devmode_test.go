@@ -18,6 +18,7 @@ import (
 
 	mega "github.com/megaframework/mega/framework"
 	"github.com/megaframework/mega/framework/natstest"
+	"github.com/megaframework/mega/internal/testkit"
 )
 
 // pageApp is an app with an HTML page, a JSON endpoint and static files.
@@ -45,7 +46,7 @@ func get(t *testing.T, url string, accept string) (*http.Response, string) {
 	if accept != "" {
 		h.Set("Accept", accept)
 	}
-	return fetchClient(t, http.MethodGet, url, h)
+	return testkit.Fetch(t, http.MethodGet, url, h)
 }
 
 func TestDevModeIsInertByDefault(t *testing.T) {

@@ -1,6 +1,7 @@
 // Package testkit holds the helpers the module's tests share: waiting for
 // a condition with a deadline (Poll, PollEvery, WaitFor), free TCP ports
-// (FreePort, FreePorts) and a buffer safe for concurrent use (Buffer).
+// (FreePort, FreePorts), a buffer safe for concurrent use (Buffer) and an
+// HTTP request in one call (Fetch).
 // Every package of the module imports it rather than keeping its own copy.
 package testkit
 

@@ -3,6 +3,8 @@ package testkit_test
 import (
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -189,4 +191,19 @@ func TestBuffer(t *testing.T) {
 	wg.Wait()
 	is.Equal(b.Len(), 8*100*2)
 	is.Equal(b.String()[:4], "abab")
+}
+
+func TestFetch(t *testing.T) {
+	is := is.New(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Method", r.Method)
+		_, _ = w.Write([]byte("accept=" + r.Header.Get("Accept")))
+	}))
+	defer srv.Close()
+	res, body := testkit.Fetch(t, http.MethodHead, srv.URL, nil)
+	is.Equal(res.Header.Get("X-Method"), "HEAD")
+	is.Equal(body, "") // a HEAD has no body
+	res, body = testkit.Fetch(t, http.MethodGet, srv.URL, http.Header{"Accept": {"text/html"}})
+	is.Equal(res.StatusCode, http.StatusOK)
+	is.Equal(body, "accept=text/html")
 }

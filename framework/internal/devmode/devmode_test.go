@@ -23,6 +23,7 @@ import (
 	"github.com/megaframework/mega/framework/internal/devmode"
 	"github.com/megaframework/mega/framework/natstest"
 	"github.com/megaframework/mega/internal/devproto"
+	"github.com/megaframework/mega/internal/testkit"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -75,23 +76,11 @@ func pages(step <-chan struct{}) http.Handler {
 // response and its body.
 func fetch(t *testing.T, url, accept string) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var h http.Header
 	if accept != "" {
-		req.Header.Set("Accept", accept)
+		h = http.Header{"Accept": {accept}}
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res, string(body)
+	return testkit.Fetch(t, http.MethodGet, url, h)
 }
 
 // serve runs dev's middleware around pages on an httptest server, closed
