@@ -25,6 +25,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/go-chi/chi/v5"
@@ -107,10 +108,26 @@ type methodNotAllowedWriter struct {
 func (w *methodNotAllowedWriter) WriteHeader(code int) {
 	if code == http.StatusMethodNotAllowed && w.Header().Get("Content-Type") == "" {
 		w.answered = true
+		// chi lists the methods in no fixed order: sort them as HTTP names them.
+		slices.SortFunc(w.Header()["Allow"], func(a, b string) int { return methodRank(a) - methodRank(b) })
 		Error(w.ResponseWriter, code, CodeMethodNotAllowed, fmt.Sprintf("%s is not allowed at %s", w.r.Method, w.r.URL.Path), nil)
 		return
 	}
 	w.ResponseWriter.WriteHeader(code)
+}
+
+// methodOrder is the order of the methods in an Allow header.
+var methodOrder = []string{
+	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+	http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace,
+}
+
+// methodRank is m's place in methodOrder; other methods come after.
+func methodRank(m string) int {
+	if i := slices.Index(methodOrder, m); i >= 0 {
+		return i
+	}
+	return len(methodOrder)
 }
 
 func (w *methodNotAllowedWriter) Write(b []byte) (int, error) {
