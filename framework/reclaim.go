@@ -37,6 +37,7 @@ type reclaimer struct {
 	bytes int       // added since the last reclaim
 	last  time.Time // when bytes were last added
 	armed bool      // a timer will call fire
+	runs  int       // reclaims so far
 }
 
 // add counts n bytes of a big welcome.
@@ -60,6 +61,7 @@ func (r *reclaimer) fire() {
 		return
 	}
 	r.armed, r.bytes = false, 0
+	r.runs++
 	r.mu.Unlock()
 	r.free()
 }

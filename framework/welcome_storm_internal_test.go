@@ -12,6 +12,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/matryer/is"
+
+	"github.com/megaframework/mega/internal/testkit"
 )
 
 // stormChannel joins each connection and welcomes it, as the generated
@@ -33,13 +35,18 @@ func (*stormChannel) OnConnect(ctx *Ctx) error {
 // TestWelcomeStormIsReclaimed connects more clients than bigRoster at once
 // over real sockets: the big welcomes are built through the slots, every
 // client gets its welcome with itself among the members, and once the
-// storm is quiet its memory is given back, once.
+// storm is quiet its memory is given back, and then left alone.
+//
+// The quiet is short here, so a slow machine (the race detector, 2 cores)
+// may pause long enough inside the storm for a reclaim there too; what
+// must hold is that one comes after the last welcome and none after it.
 func TestWelcomeStormIsReclaimed(t *testing.T) {
 	is := is.New(t)
 	const clients = bigRoster + 64
-	freed := make(chan struct{}, 4)
 	saved := stormReclaim
-	stormReclaim = &reclaimer{min: 1, quiet: 200 * time.Millisecond, free: func() { freed <- struct{}{} }}
+	r := &reclaimer{min: 1, quiet: 200 * time.Millisecond, free: func() {}}
+	runs := func() int { r.mu.Lock(); defer r.mu.Unlock(); return r.runs }
+	stormReclaim = r
 	t.Cleanup(func() { stormReclaim = saved }) // after the app's shutdown below
 
 	app := NewApp("storm", WithLimits(Limits{MaxConnectionsPerIP: -1, MaxConnectionsPerUser: -1}))
@@ -108,15 +115,13 @@ func TestWelcomeStormIsReclaimed(t *testing.T) {
 	}
 	is.Equal(len(app.List("/ws")), clients) // everyone is still connected
 
-	select {
-	case <-freed:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the storm's memory was not reclaimed within 10s of its end")
-	}
-	select {
-	case <-freed:
-		t.Fatal("reclaimed twice for one storm")
-	case <-time.After(time.Second): // five times the quiet: a second reclaim would have come
-	}
+	testkit.WaitFor(t, 10*time.Second, "a reclaim after the storm's last welcome", func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.runs > 0 && !r.armed && r.bytes == 0
+	})
+	n := runs()
+	time.Sleep(5 * r.quiet)       // a reclaim with no new welcome would come within this
+	is.Equal(runs(), n)           // nothing more once the storm was reclaimed
 	is.Equal(len(encodeSlots), 0) // every slot was given back
 }
