@@ -92,8 +92,8 @@ type Owner interface {
 }
 
 // Conn is one WebSocket connection. Its reader is the goroutine that calls
-// Serve; a writer goroutine exists only while frames are queued; pings run
-// from a timer. All of them are done when Teardown returns. Its methods are
+// Serve; its frames are written by the process's pool of writers (pool.go)
+// while any are queued; pings run from a timer. All of them are done when Teardown returns. Its methods are
 // safe for concurrent use.
 type Conn struct {
 	ws    *websocket.Conn
@@ -108,7 +108,7 @@ type Conn struct {
 	spare     [][]byte           // the writer's previous batch, reused to avoid allocation
 	queued    int                // bytes in queue and in the batch being written
 	oversize  int                // bytes a frame larger than SendQueue, queued when the queue was empty, adds to the limit
-	writing   bool               // a writer goroutine is running
+	writing   bool               // the connection is on the pool's list or being written
 	closed    bool               // Send queues nothing more
 	holding   bool               // a history read is running: Send keeps frames in held
 	held      [][]byte           // frames kept back until Release
@@ -253,72 +253,97 @@ func (c *Conn) enqueue(frame []byte, direct bool) bool {
 	return true
 }
 
-// startWriter starts the writer goroutine unless one is running; c.mu is
-// held.
+// startWriter readies the connection for a writer of the pool (pool.go)
+// unless one is on it; c.mu is held.
 func (c *Conn) startWriter() {
 	if !c.writing {
 		c.writing = true
 		c.workers.Add(1)
-		go c.write()
+		writers.push(c)
 	}
 }
 
-// write is the writer goroutine: it drains the queue in batches and exits
-// when the queue is empty, so an idle connection has no writer.
-func (c *Conn) write() {
-	defer c.workers.Done()
-	for {
-		c.mu.Lock()
-		if len(c.queue) == 0 {
-			code, reason := c.closeCode, c.closeReason
-			c.closeCode = 0
-			c.writing = false
-			c.mu.Unlock()
-			if code != 0 {
-				_ = c.ws.Close(websocket.StatusCode(code), reason)
-			}
-			return
-		}
-		batch := c.queue
-		c.queue, c.spare = c.spare[:0], nil
-		c.mu.Unlock()
-
-		// Several frames go to the socket in one write (see cork.go).
-		cork := c.cork != nil && len(batch) > 1
-		if cork {
-			c.cork.cork()
-		}
-		n := 0
-		for i, f := range batch {
-			// A background context keeps timers off the hot path: a stalled
-			// write is ended by the slow-client policy or the keepalive.
-			if err := c.ws.Write(context.Background(), websocket.MessageText, f); err != nil {
-				if cork {
-					_ = c.cork.uncork()
-				}
-				c.CloseNow()
-				return
-			}
-			n += len(f)
-			batch[i] = nil
-		}
-		if cork {
-			if err := c.cork.uncork(); err != nil {
-				c.CloseNow()
-				return
-			}
-		}
-
-		c.mu.Lock()
-		c.queued -= n
-		if c.queued <= c.opts.SendQueue {
-			c.oversize = 0 // the big frame is out
-		}
-		if cap(batch) <= 64 { // keep a small batch for reuse; let big ones go
-			c.spare = batch[:0]
-		}
-		c.mu.Unlock()
+// writeBatch writes the frames queued, on a worker of the pool, and
+// reports whether more were queued meanwhile: the pool then comes back to
+// the connection after the others waiting. When it reports false the
+// connection has no writer any more (an idle connection has none); a
+// flushing close asked for then starts its handshake.
+func (c *Conn) writeBatch() (more bool) {
+	c.mu.Lock()
+	if len(c.queue) == 0 {
+		c.idle()
+		return false
 	}
+	batch := c.queue
+	c.queue, c.spare = c.spare[:0], nil
+	c.mu.Unlock()
+
+	// Several frames go to the socket in one write (see cork.go).
+	cork := c.cork != nil && len(batch) > 1
+	if cork {
+		c.cork.cork()
+	}
+	n := 0
+	for i, f := range batch {
+		// A background context keeps timers off the hot path: a stalled
+		// write is ended by the slow-client policy or the keepalive.
+		if err := c.ws.Write(context.Background(), websocket.MessageText, f); err != nil {
+			if cork {
+				_ = c.cork.uncork()
+			}
+			c.failed()
+			return false
+		}
+		n += len(f)
+		batch[i] = nil
+	}
+	if cork {
+		if err := c.cork.uncork(); err != nil {
+			c.failed()
+			return false
+		}
+	}
+
+	c.mu.Lock()
+	c.queued -= n
+	if c.queued <= c.opts.SendQueue {
+		c.oversize = 0 // the big frame is out
+	}
+	if cap(batch) <= 64 { // keep a small batch for reuse; let big ones go
+		c.spare = batch[:0]
+	}
+	if len(c.queue) == 0 {
+		c.idle()
+		return false
+	}
+	c.mu.Unlock()
+	return true
+}
+
+// idle ends the connection's writer with its queue empty; c.mu is held and
+// released. A flushing close's handshake waits for the client's answer, so
+// it runs on a goroutine of its own, not on the pool's worker.
+func (c *Conn) idle() {
+	code, reason := c.closeCode, c.closeReason
+	c.closeCode = 0
+	c.writing = false
+	if code != 0 {
+		c.workers.Add(1)
+	}
+	c.mu.Unlock()
+	if code != 0 {
+		go func() {
+			defer c.workers.Done()
+			_ = c.ws.Close(websocket.StatusCode(code), reason)
+		}()
+	}
+	c.workers.Done()
+}
+
+// failed ends the writer after a failed write: the connection is cut.
+func (c *Conn) failed() {
+	c.CloseNow()
+	c.workers.Done()
 }
 
 // StartKeepalive starts pinging the client every PingInterval; a ping

@@ -513,3 +513,36 @@ func TestClientCloses(t *testing.T) {
 	is.NoErr(s.client.Close(websocket.StatusNormalClosure, ""))
 	is.NoErr(s.wait(t))
 }
+
+// A client that does not read holds a worker of the pool in a write once
+// its socket is full; the others are still written at once, by another
+// worker, even with a pool of one.
+func TestStalledClientHoldsNoOne(t *testing.T) {
+	is := is.New(t)
+	saved := writers
+	writers = newPool(1)
+	t.Cleanup(func() { writers = saved }) // after the connections' cleanups below
+	opts := testOptions()
+	opts.SendQueue = 64 << 20
+	stalled := serve(t, opts, newOwner(), false)
+	healthy := serve(t, opts, newOwner(), false)
+
+	frame := bytes.Repeat([]byte("x"), 64<<10)
+	stuck := func() bool {
+		writers.mu.Lock()
+		defer writers.mu.Unlock()
+		for w := range writers.workers {
+			if since := w.since.Load(); since != 0 && time.Since(time.Unix(0, since)) > 10*stuckAfter {
+				return true
+			}
+		}
+		return false
+	}
+	testkit.WaitFor(t, wait, "a write to the stalled client to block", func() bool {
+		is.True(stalled.c.Enqueue(frame)) // it reads nothing
+		return stuck()
+	})
+	is.True(healthy.c.Enqueue([]byte("hello")))
+	healthy.expectFrames(t, "hello")
+	_ = stalled.client.CloseNow() // the blocked write fails, its worker ends
+}
