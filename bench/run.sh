@@ -30,6 +30,9 @@
 #                                             CRUD=path/to/crud: use that binary instead of building it,
 #                                             CRUD_YAML=its mega.yaml, default sample/crud/mega.yaml)
 #   STORM_AWAIT=3m                            storm: how long at most to wait for every welcome
+#   BENCH_NICE=19      run the load generator at this niceness, so that the
+#                      servers win the CPU from it (2 cores shared by all: the
+#                      nearest this machine has to a load generator elsewhere)
 #   OUT=tmp/bench/<time>   where reports and tables go
 #   BEFORE=path/to/megaserver  adds the labels "mega-before" and
 #                          "mega-events-before" (use them in FANOUT or IDLE): a
@@ -160,7 +163,7 @@ enough_memory() {
 # bench LOG ARGS...: one megabench run, its summary line on the terminal.
 bench() {
   local log=$1; shift
-  if "$BIN/megabench" "$@" >"$log" 2>&1; then
+  if ${BENCH_NICE:+nice -n "$BENCH_NICE"} "$BIN/megabench" "$@" >"$log" 2>&1; then
     say "  $(grep -E '^deliveries|^per conn' "$log" | head -1) | $(grep -E '^server' "$log" | cut -c14- )"
   else
     say "  FAILED: $(tail -1 "$log")"
