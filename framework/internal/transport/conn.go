@@ -248,10 +248,26 @@ func (c *Conn) enqueue(frame []byte, direct bool) bool {
 		return true
 	}
 	c.queue = append(c.queue, frame)
+	if len(frame) >= ownWriterAt && !c.writing {
+		// A big frame (a welcome with a large roster) takes milliseconds
+		// to write: it gets a goroutine of its own rather than hold a
+		// worker of the pool while many of them come at once (a join
+		// storm).
+		c.writing = true
+		c.workers.Add(1)
+		go func() {
+			for c.writeBatch() {
+			}
+		}()
+	}
 	c.startWriter()
 	c.mu.Unlock()
 	return true
 }
+
+// ownWriterAt is the size from which a frame into an idle connection is
+// written by a goroutine of its own instead of the pool.
+const ownWriterAt = 64 << 10
 
 // startWriter readies the connection for a writer of the pool (pool.go)
 // unless one is on it; c.mu is held.
