@@ -68,8 +68,8 @@ func TestHistQuantiles(t *testing.T) {
 		want float64
 	}{{0.5, 50e6}, {0.99, 99e6}, {0.01, 1e6}} {
 		got := float64(h.quantile(c.q))
-		if d := (got - c.want) / c.want; d > 0.04 || d < -0.04 {
-			t.Errorf("quantile(%v) = %.0f, want %.0f ±4%%", c.q, got, c.want)
+		if d := (got - c.want) / c.want; d > 0.01 || d < -0.01 {
+			t.Errorf("quantile(%v) = %.0f, want %.0f ±1%%", c.q, got, c.want)
 		}
 	}
 	if h.total() != 100_000 {
