@@ -546,3 +546,32 @@ func TestStalledClientHoldsNoOne(t *testing.T) {
 	healthy.expectFrames(t, "hello")
 	_ = stalled.client.CloseNow() // the blocked write fails, its worker ends
 }
+
+// Many connections share a pool of two workers: each gets all its frames,
+// in order, and once they are written no worker is left.
+func TestPoolWritesEveryConnectionInOrder(t *testing.T) {
+	is := is.New(t)
+	saved := writers
+	writers = newPool(2)
+	t.Cleanup(func() { writers = saved })
+	conns := make([]*served, 40)
+	for i := range conns {
+		conns[i] = serve(t, testOptions(), newOwner(), false)
+	}
+	const frames = 50
+	want := make([]string, frames)
+	for n := range frames {
+		want[n] = fmt.Sprintf(`{"n":%d}`, n)
+		for _, s := range conns { // interleaved, as broadcasts come
+			is.True(s.c.Enqueue([]byte(want[n])))
+		}
+	}
+	for _, s := range conns {
+		s.expectFrames(t, want...)
+	}
+	testkit.WaitFor(t, wait, "the workers to exit", func() bool {
+		writers.mu.Lock()
+		defer writers.mu.Unlock()
+		return len(writers.workers) == 0 && len(writers.ready) == 0
+	})
+}

@@ -124,6 +124,9 @@ func (p *pool) run(w *worker) {
 		if p.head == len(p.ready) {
 			delete(p.workers, w)
 			p.ready, p.head = p.ready[:0], 0
+			if cap(p.ready) > 4096 {
+				p.ready = nil // a storm's list: do not keep it for good
+			}
 			p.mu.Unlock()
 			return
 		}
