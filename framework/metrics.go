@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/megaframework/mega/framework/cluster"
+	"github.com/megaframework/mega/framework/internal/transport"
 )
 
 // Metrics. The hot paths keep plain counters (a connection's under the lock
@@ -37,6 +38,10 @@ var (
 		"Messages NATS dropped because this instance's inbound queue was full (slow consumer).", []string{"app"}, nil)
 	descClusterPeers = prometheus.NewDesc("mega_cluster_peers",
 		"Other instances of the app this instance currently hears from.", []string{"app"}, nil)
+	descWriters = prometheus.NewDesc("mega_writers",
+		"Goroutines of the process's pool of writers (ADR 0012) running; zero while nothing is being sent.", nil, nil)
+	descWritesWaiting = prometheus.NewDesc("mega_writes_waiting",
+		"Connections with frames queued that wait for a writer of the pool; staying high means writes lag behind the traffic.", nil, nil)
 )
 
 // nsCounters are the counters of one namespace that no connection owns.
@@ -97,7 +102,8 @@ type collector struct{ apps []*bootedApp }
 // Describe implements prometheus.Collector.
 func (collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descConnections, descReceived, descDeliveries, descBroadcasts, descSlow,
-		descRoster, descClusterPublished, descClusterReceived, descClusterDropped, descClusterPeers} {
+		descRoster, descClusterPublished, descClusterReceived, descClusterDropped, descClusterPeers,
+		descWriters, descWritesWaiting} {
 		ch <- d
 	}
 }
@@ -134,6 +140,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descClusterDropped, st.Dropped, name)
 		gauge(descClusterPeers, st.Peers, name)
 	}
+	running, waiting := transport.Writers() // the process's, shared by its apps
+	gauge(descWriters, running)
+	gauge(descWritesWaiting, waiting)
 }
 
 // newRegistry returns a registry with the Go and process collectors and the

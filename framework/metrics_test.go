@@ -96,8 +96,10 @@ func TestMetricsCountAKnownSequence(t *testing.T) {
 		is.Equal(value(t, fams, "mega_cluster_received_total", kind(k)...), 0.0)
 	}
 	is.Equal(value(t, fams, "mega_cluster_dropped_total", "app", "main"), 0.0)
-	is.True(fams["go_goroutines"] != nil)             // the Go collector
-	is.True(fams["process_cpu_seconds_total"] != nil) // the process collector
+	is.True(value(t, fams, "mega_writers") >= 0)        // the pool of writers, once per process
+	is.True(value(t, fams, "mega_writes_waiting") >= 0) // (other tests may be sending)
+	is.True(fams["go_goroutines"] != nil)               // the Go collector
+	is.True(fams["process_cpu_seconds_total"] != nil)   // the process collector
 
 	// ann and bob on instance 0, cid on instance 1, in that order.
 	ann, _ := dial(t, nodes[0], "name=ann")

@@ -150,3 +150,13 @@ func (p *pool) run(w *worker) {
 		w.since.Store(0)
 	}
 }
+
+// Writers reports the process's pool of writers: the workers running,
+// stuck ones included, and the connections waiting for one. Both are zero
+// while nothing is being sent; waiting that stays high means writes lag
+// behind the traffic.
+func Writers() (running, waiting int) {
+	writers.mu.Lock()
+	defer writers.mu.Unlock()
+	return len(writers.workers), len(writers.ready) - writers.head
+}
