@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -31,8 +30,7 @@ func (burst) OnMessage(ctx *Ctx, msg Message) error {
 func TestCorkedBatchesArriveWholeAndInOrder(t *testing.T) {
 	app := NewApp("cork")
 	app.Channel("/ws", burst{})
-	srv := httptest.NewServer(app)
-	t.Cleanup(srv.Close)
+	srv := serveApp(t, app)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", nil)
@@ -63,5 +61,4 @@ func TestCorkedBatchesArriveWholeAndInOrder(t *testing.T) {
 		}
 	}
 	ws.Close(websocket.StatusNormalClosure, "")
-	_ = app.Shutdown(ctx)
 }

@@ -23,10 +23,10 @@ func BenchmarkInbound(b *testing.B) {
 	for _, impl := range []string{"raw", "mega"} {
 		b.Run("impl="+impl, func(b *testing.B) {
 			var handled atomic.Int64
-			var h http.Handler
+			var url string
 			switch impl {
 			case "raw":
-				h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					ws, err := websocket.Accept(w, r, nil)
 					if err != nil {
 						return
@@ -38,22 +38,17 @@ func BenchmarkInbound(b *testing.B) {
 						}
 						handled.Add(1)
 					}
-				})
+				}))
+				b.Cleanup(srv.Close)
+				url = srv.URL
 			default:
 				l := DefaultLimits()
 				l.MessagesPerSecond, l.Burst = 1e9, 1e9
 				app := NewApp("bench", WithLimits(l))
 				app.Channel("/ws", countingChannel{&handled})
-				b.Cleanup(func() {
-					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-					defer cancel()
-					_ = app.Shutdown(ctx)
-				})
-				h = app
+				url = serveApp(b, app).URL
 			}
-			srv := httptest.NewServer(h)
-			b.Cleanup(srv.Close)
-			ws, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", nil)
+			ws, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(url, "http")+"/ws", nil)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -48,14 +48,7 @@ func BenchmarkSocketFanout(b *testing.B) {
 					l.MaxConnectionsPerIP = -1
 					app := NewApp("bench", WithLimits(l))
 					app.Channel("/ws", benchIdle{})
-					srv := httptest.NewServer(app)
-					b.Cleanup(func() {
-						ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-						defer cancel()
-						_ = app.Shutdown(ctx)
-						srv.Close()
-					})
-					url = srv.URL
+					url = serveApp(b, app).URL
 					broadcast = func(f []byte) { app.hub.Broadcast("/ws", "", nil, f) }
 					ready = func() int { return app.hub.LocalCount("/ws") }
 				}

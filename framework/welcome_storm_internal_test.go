@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -51,13 +50,7 @@ func TestWelcomeStormIsReclaimed(t *testing.T) {
 
 	app := NewApp("storm", WithLimits(Limits{MaxConnectionsPerIP: -1, MaxConnectionsPerUser: -1}))
 	app.Channel("/ws", &stormChannel{})
-	srv := httptest.NewServer(app)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = app.Shutdown(ctx)
-		srv.Close()
-	})
+	srv := serveApp(t, app)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
