@@ -575,3 +575,24 @@ func TestPoolWritesEveryConnectionInOrder(t *testing.T) {
 		return len(writers.workers) == 0 && len(writers.ready) == 0
 	})
 }
+
+// A big frame into an idle connection (a welcome with a large roster) is
+// written by a goroutine of its own: while its write is blocked on a client
+// that does not read, no worker of the pool is busy with it.
+func TestBigFrameHasItsOwnWriter(t *testing.T) {
+	is := is.New(t)
+	saved := writers
+	writers = newPool(1)
+	t.Cleanup(func() { writers = saved })
+	stalled := serve(t, testOptions(), newOwner(), false)
+	is.True(stalled.c.Enqueue(bytes.Repeat([]byte("w"), 32<<20))) // more than the socket buffers hold; the client reads nothing
+	testkit.WaitFor(t, wait, "the big frame's write to begin", func() bool {
+		stalled.c.mu.Lock()
+		defer stalled.c.mu.Unlock()
+		return len(stalled.c.queue) == 0 && stalled.c.queued > 0 // taken as a batch, not written
+	})
+	running, waiting := Writers()
+	is.Equal(running, 0) // the pool is not writing it
+	is.Equal(waiting, 0)
+	_ = stalled.client.CloseNow() // the blocked write fails, its goroutine ends
+}
