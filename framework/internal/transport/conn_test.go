@@ -596,3 +596,35 @@ func TestBigFrameHasItsOwnWriter(t *testing.T) {
 	is.Equal(waiting, 0)
 	_ = stalled.client.CloseNow() // the blocked write fails, its goroutine ends
 }
+
+// When every worker is busy, a connection waits; if the busy worker then
+// stays in its write past stuckAfter and nothing else is queued, the
+// pool's timer starts another worker for it.
+func TestPoolTimerReplacesAStuckWorker(t *testing.T) {
+	is := is.New(t)
+	p := newPool(1)
+	saved := writers
+	writers = p
+	t.Cleanup(func() { writers = saved })
+	busy := &worker{} // stands for a worker in a write, not stuck until told
+	busy.since.Store(time.Now().Add(time.Hour).UnixNano())
+	p.mu.Lock()
+	p.workers[busy] = struct{}{}
+	p.mu.Unlock()
+	t.Cleanup(func() {
+		p.mu.Lock()
+		delete(p.workers, busy)
+		p.mu.Unlock()
+	})
+
+	s := serve(t, testOptions(), newOwner(), false)
+	is.True(s.c.Enqueue([]byte("hello")))
+	p.mu.Lock()
+	workers, armed := len(p.workers), p.armed
+	p.mu.Unlock()
+	is.Equal(workers, 1) // the pool is full: the connection waits
+	is.True(armed)       // and the timer will look again
+
+	busy.since.Store(time.Now().Add(-time.Second).UnixNano()) // its write has lasted too long
+	s.expectFrames(t, "hello")                                // written by the worker the timer started
+}
