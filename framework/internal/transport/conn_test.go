@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -627,4 +628,18 @@ func TestPoolTimerReplacesAStuckWorker(t *testing.T) {
 
 	busy.since.Store(time.Now().Add(-time.Second).UnixNano()) // its write has lasted too long
 	s.expectFrames(t, "hello")                                // written by the worker the timer started
+}
+
+// The pool's default size leaves one P to the rest of the process, and
+// follows GOMAXPROCS as it changes.
+func TestPoolLimit(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, c := range []struct{ size, procs, want int }{
+		{0, 1, 1}, {0, 2, 1}, {0, 3, 2}, {0, 8, 7}, {3, 8, 3}, {1, 1, 1},
+	} {
+		t.Run(fmt.Sprintf("size=%d/GOMAXPROCS=%d", c.size, c.procs), func(t *testing.T) {
+			runtime.GOMAXPROCS(c.procs)
+			is.New(t).Equal(newPool(c.size).limit(), c.want)
+		})
+	}
 }

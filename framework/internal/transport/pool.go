@@ -75,13 +75,7 @@ func (p *pool) grow() {
 	if waiting == 0 {
 		return
 	}
-	size := p.size
-	if size <= 0 {
-		// One P is left to the rest: the readers, the handlers and the NATS
-		// reader and flusher that carry broadcasts between instances.
-		// GOMAXPROCS may change while the process runs.
-		size = max(runtime.GOMAXPROCS(0)-1, 1)
-	}
+	size := p.limit()
 	active := len(p.workers)
 	if active >= size {
 		now := time.Now().UnixNano()
@@ -102,6 +96,17 @@ func (p *pool) grow() {
 		p.armed = true
 		time.AfterFunc(stuckAfter, p.check)
 	}
+}
+
+// limit is how many workers may write at once, stuck ones not counted.
+func (p *pool) limit() int {
+	if p.size > 0 {
+		return p.size
+	}
+	// One P is left to the rest: the readers, the handlers and the NATS
+	// reader and flusher that carry broadcasts between instances.
+	// GOMAXPROCS may change while the process runs.
+	return max(runtime.GOMAXPROCS(0)-1, 1)
 }
 
 // check starts workers in place of stuck ones while connections wait.
