@@ -620,11 +620,13 @@ func TestPoolTimerReplacesAStuckWorker(t *testing.T) {
 
 	s := serve(t, testOptions(), newOwner(), false)
 	is.True(s.c.Enqueue([]byte("hello")))
+	running, waiting := Writers()
+	is.Equal(running, 1) // the pool is full:
+	is.Equal(waiting, 1) // the connection waits (what mega_writers and mega_writes_waiting report)
 	p.mu.Lock()
-	workers, armed := len(p.workers), p.armed
+	armed := p.armed
 	p.mu.Unlock()
-	is.Equal(workers, 1) // the pool is full: the connection waits
-	is.True(armed)       // and the timer will look again
+	is.True(armed) // and the timer will look again
 
 	busy.since.Store(time.Now().Add(-time.Second).UnixNano()) // its write has lasted too long
 	s.expectFrames(t, "hello")                                // written by the worker the timer started
